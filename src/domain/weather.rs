@@ -1,0 +1,121 @@
+//! The current weather in the service's own schema (not OpenWeatherMap's wire format).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Units;
+
+/// The current weather at one place, as this service answers it.
+///
+/// Stored and cached in metric units (°C, m/s); [`Weather::in_units`] converts on the way out.
+/// An optional upstream field that was absent is `None` (JSON `null`), never `0`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Weather {
+    /// The place as upstream resolved it.
+    pub location: Location,
+    /// When upstream measured it (OpenWeatherMap `dt`), RFC 3339 UTC.
+    pub observed_at: DateTime<Utc>,
+    /// The unit system of the numbers below.
+    pub units: Units,
+    #[serde(flatten)]
+    pub measurements: Measurements,
+    /// Sunrise and sunset (OpenWeatherMap `sys.sunrise`, `sys.sunset`), RFC 3339 UTC.
+    pub sunrise: Option<DateTime<Utc>>,
+    pub sunset: Option<DateTime<Utc>>,
+    /// The place's offset from UTC in seconds (OpenWeatherMap `timezone`; absent before 2017).
+    pub timezone_offset_s: Option<i32>,
+    /// Where the data came from: `"openweathermap"`.
+    pub provider: String,
+    /// When this service got it from upstream, RFC 3339 UTC.
+    pub fetched_at: DateTime<Utc>,
+}
+
+/// The place a weather report is for (OpenWeatherMap `name`, `sys.country`, `coord`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Location {
+    pub name: String,
+    /// ISO 3166 country code as upstream gives it (`"GB"`); very old answers give a name.
+    pub country: Option<String>,
+    /// Latitude and longitude in degrees.
+    pub lat: f64,
+    pub lon: f64,
+}
+
+/// The measured values, in the units of the enclosing [`Weather`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Measurements {
+    pub temperature: Temperature,
+    /// Relative humidity, % (OpenWeatherMap `main.humidity`).
+    pub humidity_pct: Option<u32>,
+    /// Sea-level pressure, hPa (OpenWeatherMap `main.pressure`).
+    pub pressure_hpa: Option<f64>,
+    pub wind: Wind,
+    /// Cloud cover, % (OpenWeatherMap `clouds.all`).
+    pub clouds_pct: Option<u32>,
+    /// Visibility, m, at most 10 000 (OpenWeatherMap `visibility`).
+    pub visibility_m: Option<u32>,
+    /// Rain in the last hour, mm (OpenWeatherMap `rain.1h`).
+    pub rain_1h_mm: Option<f64>,
+    /// Snow in the last hour, mm of water (OpenWeatherMap `snow.1h`).
+    pub snow_1h_mm: Option<f64>,
+    /// Weather conditions, most significant first (OpenWeatherMap `weather[]`).
+    pub conditions: Vec<Condition>,
+}
+
+/// Temperatures: °C, °F or K (OpenWeatherMap `main.temp`, `feels_like`, `temp_min`, `temp_max`).
+/// `min` and `max` are the spread across the area right now, not a daily forecast.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Temperature {
+    pub current: f64,
+    pub feels_like: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// Wind: speed and gust in m/s or mph, direction in degrees from north (meteorological).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Wind {
+    pub speed: Option<f64>,
+    pub direction_deg: Option<f64>,
+    pub gust: Option<f64>,
+}
+
+/// One weather condition, e.g. `{"main": "Rain", "description": "moderate rain", "icon": "10d"}`.
+/// `description` is in the requested language; `icon` names an OpenWeatherMap icon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Condition {
+    pub main: String,
+    pub description: String,
+    pub icon: String,
+}
+
+impl Weather {
+    /// Converts metric values into `units` (temperatures and wind speeds; the rest is unit-free
+    /// or the same in every system).
+    pub fn in_units(mut self, units: Units) -> Self {
+        debug_assert_eq!(
+            self.units,
+            Units::Metric,
+            "only metric values are converted"
+        );
+        self.measurements = self.measurements.in_units(units);
+        self.units = units;
+        self
+    }
+}
+
+impl Measurements {
+    /// Converts metric measurements into `units`.
+    pub fn in_units(mut self, units: Units) -> Self {
+        let t = |c: f64| units.temperature_from_celsius(c);
+        let s = |ms: f64| units.speed_from_metres_per_second(ms);
+        let temperature = &mut self.temperature;
+        temperature.current = t(temperature.current);
+        temperature.feels_like = temperature.feels_like.map(t);
+        temperature.min = temperature.min.map(t);
+        temperature.max = temperature.max.map(t);
+        self.wind.speed = self.wind.speed.map(s);
+        self.wind.gust = self.wind.gust.map(s);
+        self
+    }
+}
