@@ -2,5 +2,9 @@
 //!
 //! Code tour, in the order the commit history builds it:
 //! 1. [`domain`]: the validated input types and our weather schema.
+//! 2. [`configuration`]: the settings, read from the environment.
+//! 3. [`telemetry`]: logs and request spans.
 
+pub mod configuration;
 pub mod domain;
+pub mod telemetry;

@@ -1,0 +1,224 @@
+//! Settings: one typed struct read from environment variables (and a `.env` file), with defaults.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Every environment variable the binary reads. `.env.example` documents the same list.
+pub const VARIABLES: &[&str] = &[
+    "HOST",
+    "PORT",
+    "MONGODB_URI",
+    "MONGODB_DATABASE",
+    "MONGODB_STARTUP_TIMEOUT_SECONDS",
+    "REDIS_URL",
+    "REDIS_KEY_PREFIX",
+    "OPENWEATHER_API_KEY",
+    "OPENWEATHER_BASE_URL",
+    "OPENWEATHER_TIMEOUT_MS",
+    "CACHE_TTL_SECONDS",
+    "NOT_FOUND_TTL_SECONDS",
+    "RUST_LOG",
+];
+
+/// The service's configuration. Each field is read from the upper-case environment variable of
+/// the same name (`port` from `PORT`); the default is given on each field.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Listen address. Default `0.0.0.0` (all interfaces, as a container needs).
+    pub host: IpAddr,
+    /// Listen port. Default `8080`; `0` picks a free port (the tests do this).
+    pub port: u16,
+    /// MongoDB connection string. Default `mongodb://localhost:27017`.
+    pub mongodb_uri: String,
+    /// Database that holds the `logs` collection. Default `weatherlog`.
+    pub mongodb_database: String,
+    /// How long start-up keeps retrying an unreachable MongoDB before it gives up. Default `30` s.
+    pub mongodb_startup_timeout_seconds: u64,
+    /// Redis URL; a password goes in it (`redis://:secret@redis:6379`). Default `redis://localhost:6379`.
+    pub redis_url: SecretUrl,
+    /// First part of every Redis key, so several services or tests can share one Redis.
+    /// Default `weatherlog`.
+    pub redis_key_prefix: String,
+    /// OpenWeatherMap API key. No default: without it, weather calls answer 503.
+    pub openweather_api_key: Option<SecretString>,
+    /// Upstream base URL. Default `https://api.openweathermap.org`; tests point it at a local server.
+    pub openweather_base_url: String,
+    /// Upstream request timeout in milliseconds (connect and response together). Default `5000`.
+    pub openweather_timeout_ms: u64,
+    /// How long a weather answer stays in the cache, in seconds. Default `300` (five minutes).
+    pub cache_ttl_seconds: u64,
+    /// How long a "place not found" answer is remembered, in seconds (capped at 60). Default `60`.
+    pub not_found_ttl_seconds: u64,
+    /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`.
+    pub rust_log: String,
+}
+
+/// A connection URL that may hold a password, so `Debug` and logs never show it whole.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    /// The full URL, password included: pass it only to the client that connects.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretUrl {
+    fn from(url: &str) -> Self {
+        Self(url.to_owned())
+    }
+}
+
+impl std::fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keep scheme, host and port; hide anything between "//" and "@".
+        match (self.0.find("://"), self.0.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                write!(f, "{}://[redacted]{}", &self.0[..scheme_end], &self.0[at..])
+            }
+            _ => f.write_str(&self.0),
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            host: IpAddr::from([0, 0, 0, 0]),
+            port: 8080,
+            mongodb_uri: "mongodb://localhost:27017".into(),
+            mongodb_database: "weatherlog".into(),
+            mongodb_startup_timeout_seconds: 30,
+            redis_url: "redis://localhost:6379".into(),
+            redis_key_prefix: "weatherlog".into(),
+            openweather_api_key: None,
+            openweather_base_url: "https://api.openweathermap.org".into(),
+            openweather_timeout_ms: 5000,
+            cache_ttl_seconds: 300,
+            not_found_ttl_seconds: 60,
+            rust_log: "info".into(),
+        }
+    }
+}
+
+/// Why the settings could not be loaded; the message names the variable at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Reads the settings from the process environment, after loading `.env` when one exists.
+    ///
+    /// Errors: a variable that does not parse (for example `PORT=eighty`), named in the message.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        // A missing .env is normal (containers get real environment variables).
+        let _ = dotenvy::dotenv();
+        Self::from_vars(std::env::vars())
+    }
+
+    /// Reads the settings from `(NAME, value)` pairs; names not in [`VARIABLES`] are ignored.
+    pub fn from_vars(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        // envy keeps every value a string until the field's type parses it, so a numeric
+        // password or key stays text.
+        let vars = vars
+            .into_iter()
+            .filter(|(name, _)| VARIABLES.contains(&name.as_str()));
+        let mut settings: Settings =
+            envy::from_iter(vars).map_err(|err| ConfigError(err.to_string()))?;
+        // `OPENWEATHER_API_KEY=` (as in .env.example) means "no key", not an empty key.
+        settings.openweather_api_key = settings
+            .openweather_api_key
+            .filter(|key| !key.expose_secret().trim().is_empty());
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.cache_ttl_seconds == 0 {
+            return Err(ConfigError("CACHE_TTL_SECONDS must be at least 1".into()));
+        }
+        if self.openweather_timeout_ms == 0 {
+            return Err(ConfigError(
+                "OPENWEATHER_TIMEOUT_MS must be at least 1".into(),
+            ));
+        }
+        if reqwest::Url::parse(&self.openweather_base_url).is_err() {
+            return Err(ConfigError(format!(
+                "OPENWEATHER_BASE_URL is not a URL: {:?}",
+                self.openweather_base_url
+            )));
+        }
+        if !self.redis_url.expose().starts_with("redis://")
+            && !self.redis_url.expose().starts_with("rediss://")
+        {
+            return Err(ConfigError(
+                "REDIS_URL must start with redis:// or rediss://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The upstream timeout as a `Duration`.
+    pub fn openweather_timeout(&self) -> Duration {
+        Duration::from_millis(self.openweather_timeout_ms)
+    }
+
+    /// The cache lifetime as a `Duration`.
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_secs(self.cache_ttl_seconds)
+    }
+
+    /// The negative-cache lifetime, never more than a minute (a place that is added upstream
+    /// should not stay "not found" for long).
+    pub fn not_found_ttl(&self) -> Duration {
+        Duration::from_secs(self.not_found_ttl_seconds.clamp(1, 60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_from(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_vars(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = settings_from(&[]).expect("defaults load");
+        assert_eq!(settings.port, 8080);
+        assert_eq!(settings.cache_ttl_seconds, 300);
+        assert!(settings.openweather_api_key.is_none());
+    }
+
+    #[test]
+    fn an_invalid_value_names_its_variable() {
+        let err = settings_from(&[("PORT", "eighty")]).expect_err("PORT=eighty is refused");
+        assert!(err.to_string().contains("PORT"), "{err}");
+        let err = settings_from(&[("CACHE_TTL_SECONDS", "0")]).expect_err("a zero TTL");
+        assert!(err.to_string().contains("CACHE_TTL_SECONDS"), "{err}");
+    }
+
+    #[test]
+    fn an_empty_key_means_no_key_and_a_numeric_key_stays_text() {
+        let settings = settings_from(&[("OPENWEATHER_API_KEY", "")]).unwrap();
+        assert!(settings.openweather_api_key.is_none());
+        let settings = settings_from(&[("OPENWEATHER_API_KEY", "0123456789")]).unwrap();
+        let key = settings.openweather_api_key.unwrap();
+        assert_eq!(key.expose_secret(), "0123456789");
+    }
+
+    #[test]
+    fn a_redis_password_never_shows_in_debug_output() {
+        let url = SecretUrl::from("redis://:hunter2@redis:6379");
+        assert_eq!(format!("{url:?}"), "redis://[redacted]@redis:6379");
+    }
+}
