@@ -4,7 +4,9 @@
 //! 1. [`domain`]: the validated input types and our weather schema.
 //! 2. [`configuration`]: the settings, read from the environment.
 //! 3. [`telemetry`]: logs and request spans.
+//! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
 
 pub mod configuration;
 pub mod domain;
+pub mod openweather;
 pub mod telemetry;
