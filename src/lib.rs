@@ -5,8 +5,11 @@
 //! 2. [`configuration`]: the settings, read from the environment.
 //! 3. [`telemetry`]: logs and request spans.
 //! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
+//! 5. [`cache`] and [`lookup`]: the Redis cache and the cache-aside lookup.
 
+pub mod cache;
 pub mod configuration;
 pub mod domain;
+pub mod lookup;
 pub mod openweather;
 pub mod telemetry;
