@@ -6,10 +6,12 @@
 //! 3. [`telemetry`]: logs and request spans.
 //! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
 //! 5. [`cache`] and [`lookup`]: the Redis cache and the cache-aside lookup.
+//! 6. [`storage`]: the MongoDB log store, its indexes, pagination and stats.
 
 pub mod cache;
 pub mod configuration;
 pub mod domain;
 pub mod lookup;
 pub mod openweather;
+pub mod storage;
 pub mod telemetry;

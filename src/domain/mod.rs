@@ -1,9 +1,12 @@
 //! Domain types: values parsed and checked at the HTTP edge, so handlers only see valid ones.
 
+mod log;
 mod place;
 mod units;
 mod weather;
 
+pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Tags};
+pub(crate) use place::name_key;
 pub use place::{Language, Place};
 pub use units::Units;
 pub use weather::{Condition, Location, Measurements, Temperature, Weather, Wind};

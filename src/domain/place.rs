@@ -121,6 +121,16 @@ impl fmt::Display for Place {
     }
 }
 
+/// Normalizes a place name the way [`Place::city`] does, for matching stored logs by name.
+pub(crate) fn name_key(name: &str) -> String {
+    name.nfkc()
+        .collect::<String>()
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// An OpenWeatherMap language code for the `description` text (`en`, `pt_br`, `zh_cn`, …),
 /// lower case. Default `en`.
 #[derive(Clone, Debug, PartialEq, Eq)]
