@@ -7,11 +7,19 @@
 //! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
 //! 5. [`cache`] and [`lookup`]: the Redis cache and the cache-aside lookup.
 //! 6. [`storage`]: the MongoDB log store, its indexes, pagination and stats.
+//! 7. [`startup`]: connecting the stores, the shared state, the route table.
+//! 8. [`error`]: one error type, rendered as problem+json.
+//! 9. [`routes`]: one module per resource.
+//! 10. [`healthcheck`]: the container health check command.
 
 pub mod cache;
 pub mod configuration;
 pub mod domain;
+pub mod error;
+pub mod healthcheck;
 pub mod lookup;
 pub mod openweather;
+pub mod routes;
+pub mod startup;
 pub mod storage;
 pub mod telemetry;

@@ -1,0 +1,164 @@
+//! Start-up: connects the stores, builds the shared state once, binds the listener and holds
+//! the route table.
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::ErrorHandlers;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::cache::WeatherCache;
+use crate::configuration::Settings;
+use crate::error::{self, ApiError};
+use crate::lookup::WeatherLookup;
+use crate::openweather::OpenWeatherClient;
+use crate::routes::{health, weather};
+use crate::storage::LogStore;
+
+/// Largest request body we read: 64 KiB (a log is far smaller).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How long a stopping server lets in-flight requests finish. Shorter than the 30 s that
+/// `docker compose stop` waits before it kills the container.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("could not connect to MongoDB: {0}")]
+    Storage(#[from] crate::storage::StorageError),
+    #[error("invalid REDIS_URL: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("could not build the OpenWeatherMap client: {0}")]
+    Upstream(#[from] crate::openweather::UpstreamError),
+    #[error("could not listen on {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Connects to MongoDB (waiting for it up to `MONGODB_STARTUP_TIMEOUT_SECONDS`), prepares
+    /// the Redis cache and the upstream client, and binds `HOST:PORT` (port 0 picks a free one).
+    pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        let store = LogStore::connect(
+            &settings.mongodb_uri,
+            &settings.mongodb_database,
+            Duration::from_secs(settings.mongodb_startup_timeout_seconds),
+        )
+        .await?;
+        let cache = WeatherCache::new(settings.redis_url.expose(), &settings.redis_key_prefix)?;
+        let client = OpenWeatherClient::new(
+            &settings.openweather_base_url,
+            settings.openweather_api_key.clone(),
+            settings.openweather_timeout(),
+        )?;
+        if settings.openweather_api_key.is_none() {
+            tracing::warn!("OPENWEATHER_API_KEY is not set: weather calls will answer 503");
+        }
+        let lookup = WeatherLookup::new(
+            client,
+            cache,
+            settings.cache_ttl(),
+            settings.not_found_ttl(),
+        );
+
+        let address = format!("{}:{}", settings.host, settings.port);
+        let listener = TcpListener::bind(&address).map_err(|source| StartupError::Bind {
+            address: address.clone(),
+            source,
+        })?;
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind { address, source })?
+            .port();
+        let server = run(listener, store, lookup)?;
+        Ok(Self { port, server })
+    }
+
+    /// The port actually bound (useful when `PORT=0`).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Builds the HTTP server over shared state; each worker thread clones the `Data` handles.
+fn run(
+    listener: TcpListener,
+    store: LogStore,
+    lookup: WeatherLookup,
+) -> Result<Server, StartupError> {
+    let store = web::Data::new(store);
+    let lookup = web::Data::new(lookup);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap(ErrorHandlers::new().default_handler(error::ensure_problem_json))
+            .wrap(TracingLogger::default())
+            .app_data(store.clone())
+            .app_data(lookup.clone())
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(MAX_BODY_BYTES)
+                    .error_handler(error::json_error),
+            )
+            .app_data(web::PayloadConfig::default().limit(MAX_BODY_BYTES))
+            .app_data(web::QueryConfig::default().error_handler(error::query_error))
+            .app_data(web::PathConfig::default().error_handler(error::path_error))
+            .configure(routes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
+                    "no route matches this URL".into(),
+                ))
+            }))
+    })
+    .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())
+    .listen(listener)
+    .map_err(|source| StartupError::Bind {
+        address: "listener".into(),
+        source,
+    })?
+    .run();
+    Ok(server)
+}
+
+/// The route table. Each resource answers 405 (as problem+json) to a method it lacks.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    let method_not_allowed =
+        || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
+    cfg.service(
+        web::resource("/health/live")
+            .route(web::get().to(health::live))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::resource("/health/ready")
+            .route(web::get().to(health::ready))
+            .default_service(method_not_allowed()),
+    )
+    .service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/weather")
+                    .route(web::get().to(weather::by_query))
+                    .default_service(method_not_allowed()),
+            )
+            .service(
+                web::resource("/weather/{city}")
+                    .route(web::get().to(weather::by_path))
+                    .default_service(method_not_allowed()),
+            ),
+    );
+}

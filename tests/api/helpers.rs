@@ -1,0 +1,285 @@
+//! `TestApp`: the real application on a free port, with its own database, Redis key prefix
+//! and fake upstream, cleaned up when the test ends.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use weatherlog::configuration::Settings;
+use weatherlog::startup::Application;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The API key the tests configure; it must never show up in a response or a log line.
+pub const TEST_API_KEY: &str = "test-key-9f8e7d6c5b4a-DO-NOT-LEAK";
+/// Where OpenWeatherMap's current-weather endpoint lives.
+pub const UPSTREAM_PATH: &str = "/data/2.5/weather";
+
+/// One running application and everything it talks to.
+pub struct TestApp {
+    pub address: String,
+    pub http: reqwest::Client,
+    pub upstream: MockServer,
+    pub settings: Settings,
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests with scripts/test, which starts MongoDB and Redis")
+    })
+}
+
+/// Settings for a test: a fresh database and key prefix, the fake upstream, port 0.
+pub fn test_settings(upstream: &MockServer) -> Settings {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    Settings {
+        host: [127, 0, 0, 1].into(),
+        port: 0,
+        mongodb_uri: required_env("MONGODB_URI"),
+        mongodb_database: format!("weatherlog_test_{id}"),
+        mongodb_startup_timeout_seconds: 10,
+        redis_url: required_env("REDIS_URL").as_str().into(),
+        redis_key_prefix: format!("weatherlog-test-{id}"),
+        openweather_api_key: Some(SecretString::from(TEST_API_KEY)),
+        openweather_base_url: upstream.uri(),
+        openweather_timeout_ms: 1000,
+        cache_ttl_seconds: 300,
+        not_found_ttl_seconds: 60,
+        rust_log: "info".into(),
+    }
+}
+
+/// Starts the application with the default test settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the application after `customize` has adjusted its settings.
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let upstream = MockServer::start().await;
+    let mut settings = test_settings(&upstream);
+    customize(&mut settings);
+    let application = Application::build(&settings)
+        .await
+        .expect("the application starts");
+    let port = application.port();
+    tokio::spawn(application.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        http: reqwest::Client::new(),
+        upstream,
+        settings,
+    }
+}
+
+/// A recorded OpenWeatherMap body from `tests/fixtures/openweathermap/`.
+pub fn fixture(name: &str) -> String {
+    let path = format!(
+        "{}/tests/fixtures/openweathermap/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("fixture {path} exists"))
+}
+
+/// A 200 answer with a recorded body.
+pub fn recorded(name: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_raw(fixture(name), "application/json")
+}
+
+impl TestApp {
+    /// The fake upstream answers a `q=` query with a recorded body.
+    pub async fn upstream_serves_city(&self, q: &str, fixture_name: &str) {
+        Mock::given(method("GET"))
+            .and(path(UPSTREAM_PATH))
+            .and(query_param("q", q))
+            .respond_with(recorded(fixture_name))
+            .mount(&self.upstream)
+            .await;
+    }
+
+    /// The fake upstream answers every request with `response`.
+    pub async fn upstream_always(&self, response: ResponseTemplate) {
+        Mock::given(method("GET"))
+            .and(path(UPSTREAM_PATH))
+            .respond_with(response)
+            .mount(&self.upstream)
+            .await;
+    }
+
+    /// How many requests reached the fake upstream.
+    pub async fn upstream_calls(&self) -> usize {
+        self.upstream
+            .received_requests()
+            .await
+            .map_or(0, |requests| requests.len())
+    }
+
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path_and_query}", self.address))
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// `GET /api/v1/weather?city=…`
+    pub async fn get_weather(&self, city: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}/api/v1/weather", self.address))
+            .query(&[("city", city)])
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// A Redis connection for looking at keys directly.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.settings.redis_url.expose())
+            .expect("a Redis URL")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis answers")
+    }
+}
+
+/// Asserts a problem+json answer with `status`, and returns its body.
+pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json", "content type");
+    let body: Value = response.json().await.expect("a JSON body");
+    assert_eq!(body["status"], status, "status member: {body}");
+    for member in ["type", "title", "detail"] {
+        assert!(body[member].is_string(), "{member} missing in {body}");
+    }
+    body
+}
+
+impl Drop for TestApp {
+    /// Drops the test's database and Redis keys, so a shared MongoDB or Redis is left clean.
+    /// Runs on a thread of its own: the test's runtime may be shutting down.
+    fn drop(&mut self) {
+        // The real server, not a test's proxy: a proxy's tasks cannot run while this blocks.
+        let uri =
+            std::env::var("MONGODB_URI").unwrap_or_else(|_| self.settings.mongodb_uri.clone());
+        let database = self.settings.mongodb_database.clone();
+        let redis_url = self.settings.redis_url.expose().to_owned();
+        let pattern = format!("{}:*", self.settings.redis_key_prefix);
+        let cleanup = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for cleanup");
+            runtime.block_on(async move {
+                if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
+                    let _ = client.database(&database).drop().await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url)
+                    && let Ok(mut redis) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(&pattern)
+                        .query_async(&mut redis)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: redis::RedisResult<()> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+/// A TCP forwarder between the application and a real server, which a test can cut to
+/// simulate that server going down (and restore to bring it back).
+pub struct TcpProxy {
+    pub address: SocketAddr,
+    target: SocketAddr,
+    connections: Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
+    acceptor: Option<JoinHandle<()>>,
+}
+
+impl TcpProxy {
+    /// Starts forwarding a free loopback port to `target`.
+    pub async fn start(target: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
+        let address = listener.local_addr().expect("an address");
+        let mut proxy = Self {
+            address,
+            target,
+            connections: Arc::default(),
+            acceptor: None,
+        };
+        proxy.accept_on(listener);
+        proxy
+    }
+
+    fn accept_on(&mut self, listener: TcpListener) {
+        let target = self.target;
+        let connections = self.connections.clone();
+        self.acceptor = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let forward = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                connections.lock().expect("lock").push(forward);
+            }
+        }));
+    }
+
+    /// Closes the port and every open connection: the server looks down.
+    pub fn cut(&mut self) {
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.abort();
+        }
+        for connection in self.connections.lock().expect("lock").drain(..) {
+            connection.abort();
+        }
+    }
+
+    /// Listens again on the same port: the server looks back up.
+    pub async fn restore(&mut self) {
+        let listener = TcpListener::bind(self.address)
+            .await
+            .expect("the same port again");
+        self.accept_on(listener);
+    }
+}
+
+/// Host and port of a `mongodb://` or `redis://` URL (without credentials or options).
+pub fn socket_address(url: &str) -> SocketAddr {
+    let rest = url.split("://").nth(1).expect("a scheme");
+    let rest = rest.rsplit('@').next().expect("a host");
+    let host_port = rest.split(['/', '?']).next().expect("a host and port");
+    let host_port = host_port.replace("localhost", "127.0.0.1");
+    host_port.parse().expect("host:port")
+}
+
+/// Waits until `check` is true, polling for at most `limit`.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}

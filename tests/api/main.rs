@@ -1,0 +1,9 @@
+//! Black-box tests of the HTTP API against real MongoDB and Redis (see `scripts/test`), with a
+//! local stand-in for OpenWeatherMap serving recorded answers.
+
+mod cache;
+mod health;
+mod helpers;
+mod redis_outage;
+mod upstream_errors;
+mod weather;
