@@ -14,7 +14,7 @@ use crate::configuration::Settings;
 use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
 use crate::openweather::OpenWeatherClient;
-use crate::routes::{health, weather};
+use crate::routes::{health, logs, weather};
 use crate::storage::LogStore;
 
 /// Largest request body we read: 64 KiB (a log is far smaller).
@@ -158,6 +158,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/weather/{city}")
                     .route(web::get().to(weather::by_path))
+                    .default_service(method_not_allowed()),
+            )
+            .service(
+                web::resource("/logs")
+                    .route(web::post().to(logs::create))
+                    .default_service(method_not_allowed()),
+            )
+            .service(
+                web::resource("/logs/{id}")
+                    .route(web::get().to(logs::get))
+                    .route(web::patch().to(logs::update))
+                    .route(web::delete().to(logs::delete))
                     .default_service(method_not_allowed()),
             ),
     );

@@ -2,6 +2,7 @@
 //! lookup or the store, and shapes the JSON answer.
 
 pub mod health;
+pub mod logs;
 pub mod weather;
 
 use serde::Deserialize;

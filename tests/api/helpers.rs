@@ -25,6 +25,7 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub upstream: MockServer,
     pub settings: Settings,
+    pub database: mongodb::Database,
 }
 
 fn required_env(name: &str) -> String {
@@ -68,10 +69,14 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
         .expect("the application starts");
     let port = application.port();
     tokio::spawn(application.run_until_stopped());
+    let client = mongodb::Client::with_uri_str(&settings.mongodb_uri)
+        .await
+        .expect("a MongoDB client for the test");
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         http: reqwest::Client::new(),
         upstream,
+        database: client.database(&settings.mongodb_database),
         settings,
     }
 }
@@ -134,6 +139,49 @@ impl TestApp {
             .send()
             .await
             .expect("the request is sent")
+    }
+
+    /// `POST /api/v1/logs` with a JSON body.
+    pub async fn post_log(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(format!("{}/api/v1/logs", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// Creates a log for `city` and returns its JSON (the upstream must serve the city).
+    pub async fn create_log(&self, city: &str) -> Value {
+        let response = self.post_log(serde_json::json!({ "city": city })).await;
+        assert_eq!(response.status(), 201, "creating a log for {city}");
+        response.json().await.expect("a JSON log")
+    }
+
+    pub async fn patch_log(&self, id: &str, body: Value) -> reqwest::Response {
+        self.http
+            .patch(format!("{}/api/v1/logs/{id}", self.address))
+            .json(&body)
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    pub async fn delete_log(&self, id: &str) -> reqwest::Response {
+        self.http
+            .delete(format!("{}/api/v1/logs/{id}", self.address))
+            .send()
+            .await
+            .expect("the request is sent")
+    }
+
+    /// How many logs the database holds.
+    pub async fn stored_logs(&self) -> u64 {
+        self.database
+            .collection::<mongodb::bson::Document>("logs")
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .expect("count logs")
     }
 
     /// A Redis connection for looking at keys directly.

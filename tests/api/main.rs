@@ -2,8 +2,11 @@
 //! local stand-in for OpenWeatherMap serving recorded answers.
 
 mod cache;
+mod errors;
 mod health;
 mod helpers;
+mod logs;
 mod redis_outage;
+mod secrets;
 mod upstream_errors;
 mod weather;

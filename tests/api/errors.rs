@@ -1,0 +1,78 @@
+//! Every 4xx and 5xx is RFC 9457 problem+json, including the framework's own errors.
+
+use crate::helpers::{assert_problem, spawn_app};
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_problem() {
+    let app = spawn_app().await;
+
+    let problem = assert_problem(app.get("/api/v1/nope").await, 404).await;
+
+    assert_eq!(problem["title"], "Not Found");
+}
+
+#[tokio::test]
+async fn a_wrong_method_is_a_405_problem() {
+    let app = spawn_app().await;
+
+    let response = app
+        .http
+        .put(format!("{}/api/v1/logs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 405).await;
+    let response = app
+        .http
+        .post(format!("{}/health/live", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(response, 405).await;
+}
+
+#[tokio::test]
+async fn malformed_json_is_a_400_problem_and_stores_nothing() {
+    let app = spawn_app().await;
+
+    let response = app
+        .http
+        .post(format!("{}/api/v1/logs", app.address))
+        .header("content-type", "application/json")
+        .body("{\"city\": ")
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(response, 400).await;
+    assert_eq!(app.stored_logs().await, 0);
+}
+
+#[tokio::test]
+async fn a_body_that_is_not_json_is_a_415_problem() {
+    let app = spawn_app().await;
+
+    let response = app
+        .http
+        .post(format!("{}/api/v1/logs", app.address))
+        .header("content-type", "text/plain")
+        .body("city=London")
+        .send()
+        .await
+        .unwrap();
+
+    assert_problem(response, 415).await;
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_a_413_problem() {
+    let app = spawn_app().await;
+    let note = "x".repeat(70 * 1024);
+
+    let response = app
+        .post_log(serde_json::json!({ "city": "London", "note": note }))
+        .await;
+
+    assert_problem(response, 413).await;
+    assert_eq!(app.stored_logs().await, 0);
+}

@@ -1,0 +1,86 @@
+//! The API key never appears in a response or a log line, whatever goes wrong.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tracing_subscriber::fmt::MakeWriter;
+use wiremock::ResponseTemplate;
+
+use crate::helpers::{TEST_API_KEY, fixture, spawn_app_with};
+
+/// Collects every log line written, for inspection.
+#[derive(Clone, Default)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+#[tokio::test]
+async fn no_response_or_log_line_holds_the_api_key() {
+    let logs = CapturedLogs::default();
+    // Debug level, as an operator chasing a problem would set it.
+    weatherlog::telemetry::init("debug", logs.clone());
+    let app = spawn_app_with(|settings| settings.openweather_timeout_ms = 300).await;
+    let answers = [
+        ResponseTemplate::new(200).set_body_raw(
+            fixture("current/warsaw_pl_heavy_rain.json"),
+            "application/json",
+        ),
+        ResponseTemplate::new(401).set_body_raw(
+            fixture("errors/401-invalid-api-key.json"),
+            "application/json",
+        ),
+        ResponseTemplate::new(429)
+            .set_body_raw(fixture("errors/429-rate-limit.json"), "application/json"),
+        ResponseTemplate::new(500).set_body_string("oops"),
+        ResponseTemplate::new(200).set_body_string("{not json"),
+        ResponseTemplate::new(200).set_delay(Duration::from_secs(2)),
+    ];
+
+    let mut seen = String::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        app.upstream.reset().await;
+        app.upstream_always(answer).await;
+        let response = app.get_weather(&format!("City{i}")).await;
+        seen.push_str(&format!("{:?}", response.headers()));
+        seen.push_str(&response.text().await.unwrap());
+        let log = app
+            .post_log(serde_json::json!({"city": format!("Town{i}")}))
+            .await;
+        seen.push_str(&log.text().await.unwrap());
+    }
+
+    assert!(app.upstream_calls().await > 0 || !seen.is_empty());
+    assert!(
+        !seen.contains(TEST_API_KEY),
+        "a response held the key: {seen}"
+    );
+    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("OpenWeatherMap"),
+        "errors were logged:\n{logged}"
+    );
+    assert!(
+        !logged.contains(TEST_API_KEY),
+        "a log line held the key:\n{logged}"
+    );
+    assert!(
+        !logged.contains("appid="),
+        "a log line held the upstream URL:\n{logged}"
+    );
+}
