@@ -162,6 +162,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .service(
                 web::resource("/logs")
+                    .route(web::get().to(logs::list))
                     .route(web::post().to(logs::create))
                     .default_service(method_not_allowed()),
             )

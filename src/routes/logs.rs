@@ -2,13 +2,18 @@
 
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use super::language;
 use crate::domain::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units};
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
-use crate::storage::LogStore;
+use crate::storage::{Cursor, LogFilter, LogStore};
+
+/// Default and largest page size of the list.
+const DEFAULT_LIMIT: u32 = 20;
+const MAX_LIMIT: u32 = 100;
 
 /// Body of `POST /api/v1/logs`: a `city`, or `lat` and `lon`; an optional `note` (≤ 500
 /// characters), `tags` (≤ 10, each ≤ 32 characters) and `lang` for the description.
@@ -32,6 +37,29 @@ pub struct UnitsQuery {
     pub units: Units,
 }
 
+/// Query of `GET /api/v1/logs`. `min_temp`/`max_temp` are in `units`; `from`/`to` are RFC 3339
+/// (write `+` as `%2B` in a URL, or use `Z`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub city: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub min_temp: Option<f64>,
+    pub max_temp: Option<f64>,
+    #[serde(default)]
+    pub units: Units,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+}
+
+/// A page of logs; pass `next_cursor` as `cursor` to get the next one (`null` on the last).
+#[derive(Serialize)]
+struct LogPageResponse {
+    items: Vec<LogEntry>,
+    next_cursor: Option<String>,
+}
+
 /// `POST /api/v1/logs`: looks the weather up (through the cache) and stores it as a new log.
 /// 201 with `Location: /api/v1/logs/{id}`.
 #[tracing::instrument(name = "POST /api/v1/logs", skip(lookup, store))]
@@ -53,6 +81,38 @@ pub async fn create(
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/logs/{}", entry.id)))
         .json(in_units(entry, query.units)))
+}
+
+/// `GET /api/v1/logs`: newest first, filtered, one page at a time.
+#[tracing::instrument(name = "GET /api/v1/logs", skip(store))]
+pub async fn list(
+    store: web::Data<LogStore>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "limit must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let filter = log_filter(
+        query.city.as_deref(),
+        query.from,
+        query.to,
+        query.units,
+        (query.min_temp, query.max_temp),
+    )?;
+    let page = store.list(&filter, limit, cursor).await?;
+    Ok(HttpResponse::Ok().json(LogPageResponse {
+        items: page
+            .items
+            .into_iter()
+            .map(|entry| in_units(entry, query.units))
+            .collect(),
+        next_cursor: page.next_cursor.map(|c| c.encode()),
+    }))
 }
 
 /// `GET /api/v1/logs/{id}`.
@@ -96,6 +156,40 @@ pub async fn delete(
     } else {
         Err(not_found(id))
     }
+}
+
+/// Builds a storage filter from query values; temperatures are given in `units`.
+pub(crate) fn log_filter(
+    city: Option<&str>,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    units: Units,
+    (min_temp, max_temp): (Option<f64>, Option<f64>),
+) -> Result<LogFilter, ApiError> {
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(ApiError::BadRequest("from must not be after to".into()));
+    }
+    for value in [min_temp, max_temp].into_iter().flatten() {
+        if !value.is_finite() {
+            return Err(ApiError::BadRequest("temperatures must be numbers".into()));
+        }
+    }
+    if let (Some(min), Some(max)) = (min_temp, max_temp)
+        && min > max
+    {
+        return Err(ApiError::BadRequest(
+            "min_temp must not be above max_temp".into(),
+        ));
+    }
+    Ok(LogFilter {
+        city: city.map(Place::city).transpose()?,
+        from,
+        to,
+        min_temp_c: min_temp.map(|t| units.temperature_to_celsius(t)),
+        max_temp_c: max_temp.map(|t| units.temperature_to_celsius(t)),
+    })
 }
 
 fn in_units(mut entry: LogEntry, units: Units) -> LogEntry {

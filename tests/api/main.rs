@@ -5,6 +5,7 @@ mod cache;
 mod errors;
 mod health;
 mod helpers;
+mod list;
 mod logs;
 mod redis_outage;
 mod secrets;

@@ -1,0 +1,305 @@
+//! Listing logs: newest first, literal filters, keyset (cursor) pagination, index use.
+
+use std::collections::HashSet;
+
+use mongodb::bson::{Document, doc};
+use serde_json::Value;
+use weatherlog::domain::Place;
+use weatherlog::storage::{LogFilter, LogStore};
+
+use crate::helpers::{TestApp, assert_problem, spawn_app};
+
+/// Serves five cities, metric: Melbourne 19.41 °C, São Paulo 17.84, Warsaw 17.03,
+/// Curacautín −1.44, Belo Horizonte 28.42.
+async fn serve_cities(app: &TestApp) {
+    for (q, fixture) in [
+        ("melbourne,au", "current/melbourne_au_lang_pt_br.json"),
+        ("são paulo,br", "current/sao_paulo_br_lang_pt_br.json"),
+        ("warsaw,pl", "current/warsaw_pl_heavy_rain.json"),
+        (
+            "curacautín,cl",
+            "current/curacautin_cl_snow_negative_metric.json",
+        ),
+        ("belo horizonte,br", "current/belo_horizonte_br_metric.json"),
+    ] {
+        app.upstream_serves_city(q, fixture).await;
+    }
+}
+
+async fn list(app: &TestApp, query: &str) -> Value {
+    let response = app.get(&format!("/api/v1/logs{query}")).await;
+    assert_eq!(response.status(), 200, "GET /api/v1/logs{query}");
+    response.json().await.unwrap()
+}
+
+fn cities(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|log| log["location"]["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn logs_are_listed_newest_first() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for city in ["Melbourne,AU", "Warsaw,PL", "São Paulo,BR"] {
+        app.create_log(city).await;
+    }
+
+    let page = list(&app, "").await;
+
+    assert_eq!(cities(&page), ["São Paulo", "Warsaw", "Melbourne"]);
+    assert_eq!(page["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_city_filter_is_case_insensitive_and_may_name_a_country() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for city in ["Warsaw,PL", "Melbourne,AU", "Warsaw,PL", "São Paulo,BR"] {
+        app.create_log(city).await;
+    }
+
+    assert_eq!(cities(&list(&app, "?city=WARSAW").await).len(), 2);
+    assert_eq!(cities(&list(&app, "?city=warsaw,pl").await).len(), 2);
+    assert_eq!(cities(&list(&app, "?city=warsaw,de").await).len(), 0);
+    assert_eq!(
+        cities(&list(&app, "?city=s%C3%A3o%20paulo").await),
+        ["São Paulo"]
+    );
+    assert_eq!(
+        cities(&list(&app, "?city=War").await).len(),
+        0,
+        "exact, not a prefix"
+    );
+}
+
+#[tokio::test]
+async fn filters_match_literal_values_only() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    app.create_log("Warsaw,PL").await;
+
+    // An operator in the name is an unknown parameter; in a value it is just text.
+    assert_problem(app.get("/api/v1/logs?city[$ne]=x").await, 400).await;
+    assert_problem(app.get("/api/v1/logs?city%5B%24ne%5D=x").await, 400).await;
+    let page = list(&app, "?city=%7B%22%24ne%22%3A%22x%22%7D").await;
+    assert_eq!(cities(&page).len(), 0);
+    let page = list(&app, "?city=%24where").await;
+    assert_eq!(cities(&page).len(), 0);
+}
+
+#[tokio::test]
+async fn temperature_filters_use_the_requests_units() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for city in [
+        "Melbourne,AU",
+        "Warsaw,PL",
+        "Curacautín,CL",
+        "Belo Horizonte,BR",
+    ] {
+        app.create_log(city).await;
+    }
+
+    // 17 °C .. 20 °C is 62.6 °F .. 68 °F: Melbourne (19.41) and Warsaw (17.03).
+    let metric = list(&app, "?min_temp=17&max_temp=20").await;
+    let imperial = list(&app, "?min_temp=62.6&max_temp=68&units=imperial").await;
+
+    assert_eq!(cities(&metric), ["Warsaw", "Melbourne"]);
+    assert_eq!(cities(&imperial), ["Warsaw", "Melbourne"]);
+    assert_eq!(imperial["items"][0]["units"], "imperial");
+    assert_eq!(cities(&list(&app, "?max_temp=0").await), ["Curacautín"]);
+    assert_problem(app.get("/api/v1/logs?min_temp=30&max_temp=10").await, 400).await;
+}
+
+#[tokio::test]
+async fn from_and_to_bound_the_logging_time() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    let first = app.create_log("Melbourne,AU").await;
+    // BSON dates count milliseconds: make sure the two logs do not share one.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = app.create_log("Warsaw,PL").await;
+    let from = second["logged_at"].as_str().unwrap();
+    let to = first["logged_at"].as_str().unwrap();
+
+    let since_second = list(&app, &format!("?from={from}")).await;
+    let until_first = list(&app, &format!("?to={to}")).await;
+
+    assert_eq!(cities(&since_second), ["Warsaw"]);
+    assert_eq!(cities(&until_first), ["Melbourne"]);
+    let offset = list(&app, "?from=2000-01-01T00:00:00%2B02:00").await;
+    assert_eq!(
+        cities(&offset).len(),
+        2,
+        "an offset is accepted when + is encoded"
+    );
+    assert_problem(
+        app.get(&format!("/api/v1/logs?from={to}&to=2000-01-01T00:00:00Z"))
+            .await,
+        400,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn cursor_pages_have_no_duplicates_or_gaps_while_logs_are_added() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    let mut created = Vec::new();
+    for i in 0..7 {
+        let city = ["Melbourne,AU", "Warsaw,PL", "São Paulo,BR"][i % 3];
+        created.push(
+            app.create_log(city).await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+
+    let mut seen = Vec::new();
+    let mut query = "?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let page = list(&app, &query).await;
+        pages += 1;
+        for log in page["items"].as_array().unwrap() {
+            seen.push(log["id"].as_str().unwrap().to_owned());
+        }
+        // A newer log arrives between pages; it belongs before the cursor, never after it.
+        app.create_log("Melbourne,AU").await;
+        match page["next_cursor"].as_str() {
+            Some(cursor) => query = format!("?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+
+    created.reverse();
+    assert_eq!(seen, created, "every original log once, newest first");
+    assert_eq!(pages, 3);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), seen.len());
+}
+
+#[tokio::test]
+async fn a_page_with_a_filter_carries_on_with_its_cursor() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for city in ["Warsaw,PL", "Melbourne,AU", "Warsaw,PL", "Warsaw,PL"] {
+        app.create_log(city).await;
+    }
+
+    let first = list(&app, "?city=warsaw&limit=2").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = list(&app, &format!("?city=warsaw&limit=2&cursor={cursor}")).await;
+
+    assert_eq!(cities(&first), ["Warsaw", "Warsaw"]);
+    assert_eq!(cities(&second), ["Warsaw"]);
+    assert_eq!(second["next_cursor"], Value::Null);
+}
+
+#[tokio::test]
+async fn the_default_page_holds_20_logs() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for _ in 0..21 {
+        app.create_log("Warsaw,PL").await;
+    }
+
+    let page = list(&app, "").await;
+
+    assert_eq!(cities(&page).len(), 20);
+    assert!(page["next_cursor"].is_string());
+}
+
+/// The winning plan's stages, flattened (`SORT`, `FETCH`, `IXSCAN`, …).
+pub(crate) fn stages(plan: &Document) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut node = Some(plan.clone());
+    while let Some(current) = node {
+        if let Ok(stage) = current.get_str("stage") {
+            names.push(stage.to_owned());
+        }
+        node = current.get_document("inputStage").ok().cloned();
+        if let Ok(inputs) = current.get_array("inputStages") {
+            for input in inputs {
+                if let Some(doc) = input.as_document() {
+                    names.extend(stages(doc));
+                }
+            }
+        }
+    }
+    names
+}
+
+pub(crate) fn winning_plan(explain: &Document) -> Document {
+    if let Ok(planner) = explain.get_document("queryPlanner") {
+        let plan = planner.get_document("winningPlan").unwrap();
+        // MongoDB 7's slot-based engine nests the classic plan under `queryPlan`.
+        return plan.get_document("queryPlan").unwrap_or(plan).clone();
+    }
+    // Aggregations explain the $cursor stage that feeds the pipeline.
+    let first = explain.get_array("stages").unwrap()[0]
+        .as_document()
+        .unwrap();
+    let cursor = first.get_document("$cursor").unwrap();
+    cursor
+        .get_document("queryPlanner")
+        .unwrap()
+        .get_document("winningPlan")
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn list_queries_scan_an_index_not_the_collection() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    app.create_log("Warsaw,PL").await;
+
+    let filters = [
+        LogFilter::default(),
+        LogFilter {
+            city: Some(Place::city("warsaw,pl").unwrap()),
+            ..LogFilter::default()
+        },
+        LogFilter {
+            min_temp_c: Some(10.0),
+            from: Some(chrono::Utc::now() - chrono::Duration::days(1)),
+            ..LogFilter::default()
+        },
+    ];
+    for filter in filters {
+        let (query, hint) = LogStore::list_query(&filter, None);
+        let hint = match hint {
+            mongodb::options::Hint::Name(name) => name,
+            other => panic!("unexpected hint {other:?}"),
+        };
+        let explain = app
+            .database
+            .run_command(doc! {
+                "explain": {
+                    "find": "logs",
+                    "filter": query,
+                    "sort": { "logged_at": -1, "_id": -1 },
+                    "hint": hint,
+                    "limit": 21,
+                },
+                "verbosity": "queryPlanner",
+            })
+            .await
+            .unwrap();
+        let stages = stages(&winning_plan(&explain));
+        assert!(
+            stages.contains(&"IXSCAN".to_owned()),
+            "{filter:?}: {stages:?}"
+        );
+        assert!(
+            !stages.contains(&"COLLSCAN".to_owned()),
+            "{filter:?}: {stages:?}"
+        );
+    }
+}
