@@ -14,7 +14,7 @@ use crate::configuration::Settings;
 use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
 use crate::openweather::OpenWeatherClient;
-use crate::routes::{health, logs, weather};
+use crate::routes::{health, logs, stats, weather};
 use crate::storage::LogStore;
 
 /// Largest request body we read: 64 KiB (a log is far smaller).
@@ -171,6 +171,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(logs::get))
                     .route(web::patch().to(logs::update))
                     .route(web::delete().to(logs::delete))
+                    .default_service(method_not_allowed()),
+            )
+            .service(
+                web::resource("/stats")
+                    .route(web::get().to(stats::summary))
                     .default_service(method_not_allowed()),
             ),
     );

@@ -3,6 +3,7 @@
 
 pub mod health;
 pub mod logs;
+pub mod stats;
 pub mod weather;
 
 use serde::Deserialize;

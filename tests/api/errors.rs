@@ -76,3 +76,20 @@ async fn a_body_over_64_kib_is_a_413_problem() {
     assert_problem(response, 413).await;
     assert_eq!(app.stored_logs().await, 0);
 }
+
+#[tokio::test]
+async fn a_bad_query_string_is_a_400_problem() {
+    let app = spawn_app().await;
+
+    for path in [
+        "/api/v1/logs?limit=abc",
+        "/api/v1/logs?limit=0",
+        "/api/v1/logs?limit=101",
+        "/api/v1/logs?from=yesterday",
+        "/api/v1/logs?cursor=not-a-cursor",
+        "/api/v1/logs?sort=asc",
+        "/api/v1/stats?units=furlongs",
+    ] {
+        assert_problem(app.get(path).await, 400).await;
+    }
+}

@@ -9,5 +9,6 @@ mod list;
 mod logs;
 mod redis_outage;
 mod secrets;
+mod stats;
 mod upstream_errors;
 mod weather;
