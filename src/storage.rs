@@ -164,10 +164,12 @@ impl LogStore {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(100))
             .with_max_delay(Duration::from_secs(3))
-            .with_total_delay(Some(startup_timeout))
             .without_max_times();
         (|| store.ping())
             .retry(backoff)
+            // Bound the wall time, not just the sleeps: each failed ping itself waits up to the
+            // server selection timeout.
+            .when(|_| started.elapsed() < startup_timeout)
             .notify(|err, wait| {
                 tracing::warn!(error = %err, "MongoDB not reachable yet; retrying in {wait:?}");
             })

@@ -76,3 +76,24 @@ async fn readiness_is_down_with_503_when_mongodb_is_down() {
     .await;
     assert!(back, "readiness recovers when MongoDB returns");
 }
+
+#[tokio::test]
+async fn start_up_gives_up_on_an_unreachable_mongodb_with_a_clear_error() {
+    let upstream = wiremock::MockServer::start().await;
+    let mut settings = crate::helpers::test_settings(&upstream);
+    // Nothing listens on port 1; retry for one second only.
+    settings.mongodb_uri = "mongodb://127.0.0.1:1/?directConnection=true".into();
+    settings.mongodb_startup_timeout_seconds = 1;
+
+    let started = std::time::Instant::now();
+    let result = weatherlog::startup::Application::build(&settings).await;
+
+    let Err(err) = result else {
+        panic!("start-up succeeded without MongoDB")
+    };
+    assert!(err.to_string().contains("MongoDB"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "it gave up in time"
+    );
+}
