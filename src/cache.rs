@@ -1,4 +1,5 @@
-//! The weather cache in Redis: versioned keys, `SET … EX`, and a Redis outage treated as a miss.
+//! The weather cache: Redis shared by every instance (versioned keys, `SET … EX`, an outage
+//! treated as a miss), with a one-second copy in process memory in front of it for hot places.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,6 +18,11 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a Redis failure, how long lookups skip Redis before trying it again, so an outage costs
 /// one timeout per second rather than one per request.
 const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
+/// How long an answer stays in process memory. Short, so Redis stays the one shared truth; long
+/// enough that a burst of lookups for one place costs one Redis round trip a second.
+const MEMORY_TTL: Duration = Duration::from_secs(1);
+/// Most answers kept in process memory (a few KiB each).
+const MEMORY_CAPACITY: u64 = 10_000;
 
 /// What the cache knows about one place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -34,6 +40,7 @@ pub enum CachedAnswer {
 /// language. Units are not in the key: we always fetch metric and convert locally.
 #[derive(Clone)]
 pub struct WeatherCache {
+    memory: moka::sync::Cache<String, Arc<CachedAnswer>>,
     redis: ConnectionManager,
     prefix: Arc<str>,
     /// Monotonic milliseconds (since `started`) until which Redis is skipped; 0 when healthy.
@@ -53,6 +60,10 @@ impl WeatherCache {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1);
         Ok(Self {
+            memory: moka::sync::Cache::builder()
+                .max_capacity(MEMORY_CAPACITY)
+                .time_to_live(MEMORY_TTL)
+                .build(),
             redis: ConnectionManager::new_lazy_with_config(client, config)?,
             prefix: prefix.into(),
             skip_until_ms: Arc::new(AtomicU64::new(0)),
@@ -69,10 +80,14 @@ impl WeatherCache {
         )
     }
 
-    /// Reads a cached answer. Redis being down, or a value that no longer decodes, is a miss
-    /// (`None`); the cause is logged, never returned.
+    /// Reads a cached answer: from memory when this process saw it in the last second, else
+    /// from Redis. Redis being down, or a value that no longer decodes, is a miss (`None`); the
+    /// cause is logged, never returned.
     #[tracing::instrument(name = "cache.get", skip(self))]
-    pub async fn get(&self, key: &str) -> Option<CachedAnswer> {
+    pub async fn get(&self, key: &str) -> Option<Arc<CachedAnswer>> {
+        if let Some(answer) = self.memory.get(key) {
+            return Some(answer);
+        }
         if self.in_outage() {
             return None;
         }
@@ -84,8 +99,12 @@ impl WeatherCache {
                 return None;
             }
         };
-        match serde_json::from_str(&raw?) {
-            Ok(answer) => Some(answer),
+        match serde_json::from_str::<CachedAnswer>(&raw?) {
+            Ok(answer) => {
+                let answer = Arc::new(answer);
+                self.memory.insert(key.to_owned(), answer.clone());
+                Some(answer)
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "cached value does not decode; treating it as a miss");
                 None
@@ -94,13 +113,16 @@ impl WeatherCache {
     }
 
     /// Stores an answer for `ttl` with one `SET key value EX ttl`, so a key never lives without
-    /// its expiry. A failure is logged and otherwise ignored: the caller already has its answer.
+    /// its expiry, and keeps it in memory for a second. A Redis failure is logged and otherwise
+    /// ignored: the caller already has its answer.
     #[tracing::instrument(name = "cache.set", skip(self, answer))]
-    pub async fn set(&self, key: &str, answer: &CachedAnswer, ttl: Duration) {
+    pub async fn set(&self, key: &str, answer: CachedAnswer, ttl: Duration) {
+        let answer = Arc::new(answer);
+        self.memory.insert(key.to_owned(), answer.clone());
         if self.in_outage() {
             return;
         }
-        let value = match serde_json::to_string(answer) {
+        let value = match serde_json::to_string(&*answer) {
             Ok(value) => value,
             Err(err) => {
                 tracing::error!(error = %err, "could not encode a cache entry");

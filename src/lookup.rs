@@ -67,10 +67,10 @@ impl WeatherLookup {
     #[tracing::instrument(name = "lookup.current", skip(self))]
     pub async fn current(&self, place: &Place, lang: &Language) -> Result<Lookup, UpstreamError> {
         let key = self.cache.key(place, lang);
-        match self.cache.get(&key).await {
+        match self.cache.get(&key).await.as_deref() {
             Some(CachedAnswer::Weather(weather)) => {
                 let age_s = (Utc::now() - weather.fetched_at).num_seconds().max(0) as u64;
-                // Redis expires the key on time; this guards against clock skew.
+                // Redis expires the key on time; this guards the in-memory copy and clock skew.
                 if age_s < self.ttl.as_secs() {
                     let cache = CacheInfo {
                         status: CacheStatus::Hit,
@@ -78,7 +78,7 @@ impl WeatherLookup {
                         ttl_s: self.ttl.as_secs() - age_s,
                     };
                     return Ok(Lookup {
-                        weather: *weather,
+                        weather: Weather::clone(weather),
                         cache,
                     });
                 }
@@ -91,7 +91,7 @@ impl WeatherLookup {
             Ok(weather) => {
                 // A clone on the miss path only, which also waits for upstream.
                 let answer = CachedAnswer::Weather(Box::new(weather.clone()));
-                self.cache.set(&key, &answer, self.ttl).await;
+                self.cache.set(&key, answer, self.ttl).await;
                 let cache = CacheInfo {
                     status: CacheStatus::Miss,
                     age_s: 0,
@@ -101,7 +101,7 @@ impl WeatherLookup {
             }
             Err(UpstreamError::PlaceNotFound) => {
                 self.cache
-                    .set(&key, &CachedAnswer::NotFound, self.not_found_ttl)
+                    .set(&key, CachedAnswer::NotFound, self.not_found_ttl)
                     .await;
                 Err(UpstreamError::PlaceNotFound)
             }
