@@ -1,5 +1,7 @@
 //! Telemetry: structured logs with `tracing`, one span per request (see `startup.rs`).
 
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -16,5 +18,7 @@ where
         .with_env_filter(filter)
         .with_writer(writer)
         .with_target(false)
+        // Colour codes help a person at a terminal and clutter `docker compose logs` and files.
+        .with_ansi(std::io::stdout().is_terminal())
         .try_init();
 }
