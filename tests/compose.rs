@@ -2,16 +2,16 @@
 //! check run against the real binary, MongoDB and Redis (no Docker engine needed).
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde::de::IgnoredAny;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use weatherlog::configuration::VARIABLES;
+
+#[path = "support/tcp_proxy.rs"]
+mod tcp_proxy;
+use tcp_proxy::TcpProxy;
 
 /// What the api needs to reach its stores and serve: compose must set every one.
 const REQUIRED: &[&str] = &[
@@ -291,40 +291,6 @@ async fn health_check_turns(
     }
 }
 
-/// A TCP forwarder to the real MongoDB that a test can cut, so MongoDB looks down to the api.
-struct TcpProxy {
-    address: SocketAddr,
-    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl TcpProxy {
-    async fn start(target: SocketAddr) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a free port");
-        let address = listener.local_addr().expect("an address");
-        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
-        let connections = tasks.clone();
-        let acceptor = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let forward = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                connections.lock().expect("lock").push(forward);
-            }
-        });
-        tasks.lock().expect("lock").push(acceptor);
-        Self { address, tasks }
-    }
-
-    /// Closes the port and every open connection.
-    fn cut(&self) {
-        for task in self.tasks.lock().expect("lock").drain(..) {
-            task.abort();
-        }
-    }
-}
-
 /// Host and port of a `mongodb://` URL, as written in it (credentials and options left out).
 fn host_and_port(url: &str) -> &str {
     let rest = url.split_once("://").expect("a scheme").1;
@@ -557,7 +523,7 @@ async fn the_compose_health_check_fails_when_mongodb_goes_down() {
     let compose = compose_file();
     let mongodb_uri = required_env("MONGODB_URI");
     let target = host_and_port(&mongodb_uri).replace("localhost", "127.0.0.1");
-    let proxy = TcpProxy::start(target.parse().expect("host:port")).await;
+    let mut proxy = TcpProxy::start(target.parse().expect("host:port")).await;
     // A single server: talk to it directly, so the driver never goes around the proxy.
     let proxied = format!("mongodb://{}/?directConnection=true", proxy.address);
     let environment = local_api_environment(&compose, &proxied);

@@ -216,7 +216,7 @@ async fn the_default_page_holds_20_logs() {
 }
 
 /// The winning plan's stages, flattened (`SORT`, `FETCH`, `IXSCAN`, …).
-pub(crate) fn stages(plan: &Document) -> Vec<String> {
+fn stages(plan: &Document) -> Vec<String> {
     let mut names = Vec::new();
     let mut node = Some(plan.clone());
     while let Some(current) = node {
@@ -235,7 +235,7 @@ pub(crate) fn stages(plan: &Document) -> Vec<String> {
     names
 }
 
-pub(crate) fn winning_plan(explain: &Document) -> Document {
+fn winning_plan(explain: &Document) -> Document {
     if let Ok(planner) = explain.get_document("queryPlanner") {
         let plan = planner.get_document("winningPlan").unwrap();
         // MongoDB 7's slot-based engine nests the classic plan under `queryPlan`.
@@ -252,6 +252,34 @@ pub(crate) fn winning_plan(explain: &Document) -> Document {
         .get_document("winningPlan")
         .unwrap()
         .clone()
+}
+
+/// Runs `explain` on `command` (a `find` or an `aggregate` on `logs`) with the index hint the
+/// store gives `filter`, and asserts that the plan scans an index, not the whole collection.
+pub(crate) async fn assert_scans_an_index(
+    app: &TestApp,
+    filter: &LogFilter,
+    mut command: Document,
+) {
+    let hint = match LogStore::list_query(filter, None).1 {
+        mongodb::options::Hint::Name(name) => name,
+        other => panic!("unexpected hint {other:?}"),
+    };
+    command.insert("hint", hint);
+    let explain = app
+        .database
+        .run_command(doc! { "explain": command, "verbosity": "queryPlanner" })
+        .await
+        .unwrap();
+    let stages = stages(&winning_plan(&explain));
+    assert!(
+        stages.iter().any(|s| s == "IXSCAN"),
+        "{filter:?}: {stages:?}"
+    );
+    assert!(
+        !stages.iter().any(|s| s == "COLLSCAN"),
+        "{filter:?}: {stages:?}"
+    );
 }
 
 #[tokio::test]
@@ -273,33 +301,13 @@ async fn list_queries_scan_an_index_not_the_collection() {
         },
     ];
     for filter in filters {
-        let (query, hint) = LogStore::list_query(&filter, None);
-        let hint = match hint {
-            mongodb::options::Hint::Name(name) => name,
-            other => panic!("unexpected hint {other:?}"),
+        let query = LogStore::list_query(&filter, None).0;
+        let find = doc! {
+            "find": "logs",
+            "filter": query,
+            "sort": { "logged_at": -1, "_id": -1 },
+            "limit": 21,
         };
-        let explain = app
-            .database
-            .run_command(doc! {
-                "explain": {
-                    "find": "logs",
-                    "filter": query,
-                    "sort": { "logged_at": -1, "_id": -1 },
-                    "hint": hint,
-                    "limit": 21,
-                },
-                "verbosity": "queryPlanner",
-            })
-            .await
-            .unwrap();
-        let stages = stages(&winning_plan(&explain));
-        assert!(
-            stages.contains(&"IXSCAN".to_owned()),
-            "{filter:?}: {stages:?}"
-        );
-        assert!(
-            !stages.contains(&"COLLSCAN".to_owned()),
-            "{filter:?}: {stages:?}"
-        );
+        assert_scans_an_index(&app, &filter, find).await;
     }
 }

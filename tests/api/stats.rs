@@ -5,7 +5,7 @@ use serde_json::Value;
 use weatherlog::storage::{LogFilter, LogStore};
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
-use crate::list::{stages, winning_plan};
+use crate::list::assert_scans_an_index;
 
 async fn stats(app: &TestApp, query: &str) -> Value {
     let response = app.get(&format!("/api/v1/stats{query}")).await;
@@ -82,31 +82,11 @@ async fn stats_read_an_index_not_the_collection() {
             ..LogFilter::default()
         },
     ] {
-        let hint = match LogStore::list_query(&filter, None).1 {
-            mongodb::options::Hint::Name(name) => name,
-            other => panic!("unexpected hint {other:?}"),
+        let aggregate = doc! {
+            "aggregate": "logs",
+            "pipeline": LogStore::stats_pipeline(&filter),
+            "cursor": {},
         };
-        let explain = app
-            .database
-            .run_command(doc! {
-                "explain": {
-                    "aggregate": "logs",
-                    "pipeline": LogStore::stats_pipeline(&filter),
-                    "cursor": {},
-                    "hint": hint,
-                },
-                "verbosity": "queryPlanner",
-            })
-            .await
-            .unwrap();
-        let stages = stages(&winning_plan(&explain));
-        assert!(
-            stages.contains(&"IXSCAN".to_owned()),
-            "{filter:?}: {stages:?}"
-        );
-        assert!(
-            !stages.contains(&"COLLSCAN".to_owned()),
-            "{filter:?}: {stages:?}"
-        );
+        assert_scans_an_index(&app, &filter, aggregate).await;
     }
 }
