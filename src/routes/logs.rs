@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::language;
+use super::{JsonObject, language};
 use crate::domain::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units};
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
@@ -67,9 +67,9 @@ pub async fn create(
     lookup: web::Data<WeatherLookup>,
     store: web::Data<LogStore>,
     query: web::Query<UnitsQuery>,
-    body: web::Json<CreateLogRequest>,
+    body: web::Json<JsonObject<CreateLogRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let body = body.into_inner();
+    let JsonObject(body) = body.into_inner();
     // Check everything before the upstream call, so bad input costs nothing.
     let place = Place::from_parts(body.city.as_deref(), body.lat, body.lon)?;
     let note = body.note.map(Note::parse).transpose()?;
@@ -133,10 +133,11 @@ pub async fn update(
     store: web::Data<LogStore>,
     id: web::Path<String>,
     query: web::Query<UnitsQuery>,
-    body: web::Json<LogPatchRequest>,
+    body: web::Json<JsonObject<LogPatchRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let id: LogId = id.parse()?;
-    let patch = LogPatch::try_from(body.into_inner())?;
+    let JsonObject(body) = body.into_inner();
+    let patch = LogPatch::try_from(body)?;
     let entry = store
         .update(id, patch)
         .await?

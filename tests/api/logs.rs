@@ -144,6 +144,8 @@ async fn a_patch_of_any_other_field_is_400_and_changes_nothing() {
         json!({"note": "x".repeat(501)}),
         json!({"tags": vec!["x"; 11]}),
         json!({"tags": "not-a-list"}),
+        // serde would read a struct from an array of its fields: `[note, tags]`.
+        json!([null, null]),
     ] {
         assert_problem(app.patch_log(id, body.clone()).await, 400).await;
     }
