@@ -5,8 +5,9 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::Server;
+use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, HttpServer, ResponseError, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::cache::WeatherCache;
@@ -134,49 +135,57 @@ fn run(
     Ok(server)
 }
 
-/// The route table. Each resource answers 405 (as problem+json) to a method it lacks.
+/// The route table. Each resource answers 405 (as problem+json) to a method it lacks, with an
+/// `Allow` header listing the ones it has (RFC 9110 requires it).
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let method_not_allowed =
-        || web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::MethodNotAllowed) });
+    let method_not_allowed = |allow: &'static str| {
+        web::to(move || async move {
+            let mut response = ApiError::MethodNotAllowed.error_response();
+            response
+                .headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static(allow));
+            response
+        })
+    };
     cfg.service(
         web::resource("/health/live")
             .route(web::get().to(health::live))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/health/ready")
             .route(web::get().to(health::ready))
-            .default_service(method_not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::scope("/api/v1")
             .service(
                 web::resource("/weather")
                     .route(web::get().to(weather::by_query))
-                    .default_service(method_not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 web::resource("/weather/{city}")
                     .route(web::get().to(weather::by_path))
-                    .default_service(method_not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 web::resource("/logs")
                     .route(web::get().to(logs::list))
                     .route(web::post().to(logs::create))
-                    .default_service(method_not_allowed()),
+                    .default_service(method_not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/logs/{id}")
                     .route(web::get().to(logs::get))
                     .route(web::patch().to(logs::update))
                     .route(web::delete().to(logs::delete))
-                    .default_service(method_not_allowed()),
+                    .default_service(method_not_allowed("GET, PATCH, DELETE")),
             )
             .service(
                 web::resource("/stats")
                     .route(web::get().to(stats::summary))
-                    .default_service(method_not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             ),
     );
 }

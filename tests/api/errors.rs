@@ -21,6 +21,7 @@ async fn a_wrong_method_is_a_405_problem() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["allow"], "GET, POST");
     assert_problem(response, 405).await;
     let response = app
         .http
@@ -28,6 +29,7 @@ async fn a_wrong_method_is_a_405_problem() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["allow"], "GET");
     assert_problem(response, 405).await;
 }
 
