@@ -9,6 +9,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::domain::InvalidInput;
 use crate::openweather::UpstreamError;
@@ -50,14 +51,26 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
-/// An RFC 9457 problem details body.
-#[derive(Debug, Serialize)]
+/// An RFC 9457 problem details body, sent as `application/problem+json`.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "/problems/bad-request",
+    "title": "Bad Request",
+    "status": 400,
+    "detail": "limit must be between 1 and 100"
+}))]
 pub struct Problem {
-    /// A URI reference naming the kind of problem (`/problems/<kind>`).
+    /// A URI reference naming the kind of problem (`/problems/<kind>`): `bad-request`,
+    /// `not-found`, `place-not-found`, `method-not-allowed`, `payload-too-large`,
+    /// `unsupported-media-type`, `no-api-key`, `upstream-key-rejected`, `upstream-rate-limited`,
+    /// `upstream-timeout`, `upstream-failed`, `storage-unavailable` or `internal`.
     #[serde(rename = "type")]
+    #[schema(format = "uri-reference", pattern = "^/problems/[a-z-]+$")]
     pub kind: String,
     /// The status code's reason phrase.
     pub title: String,
+    /// The HTTP status code, repeated.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// What went wrong with this request, safe to show.
     pub detail: String,

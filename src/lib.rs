@@ -11,6 +11,7 @@
 //! 8. [`error`]: one error type, rendered as problem+json.
 //! 9. [`routes`]: one module per resource.
 //! 10. [`healthcheck`]: the container health check command.
+//! 11. [`openapi`]: the OpenAPI document generated from the routes and types, and Swagger UI.
 
 pub mod cache;
 pub mod configuration;
@@ -18,6 +19,7 @@ pub mod domain;
 pub mod error;
 pub mod healthcheck;
 pub mod lookup;
+pub mod openapi;
 pub mod openweather;
 pub mod routes;
 pub mod startup;

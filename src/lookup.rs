@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{Language, Place, Weather};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
 
-/// Whether an answer came from the cache.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// Whether an answer came from the cache (`hit`) or from OpenWeatherMap (`miss`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum CacheStatus {
     Hit,
@@ -19,7 +20,7 @@ pub enum CacheStatus {
 
 /// How fresh an answer is: shown in the body (`cache`) and in the `X-Cache`, `Age` and
 /// `Cache-Control` headers.
-#[derive(Clone, Copy, Debug, Serialize)]
+#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
 pub struct CacheInfo {
     pub status: CacheStatus,
     /// Seconds since the service fetched the answer from upstream.

@@ -14,6 +14,7 @@ use crate::cache::WeatherCache;
 use crate::configuration::Settings;
 use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
+use crate::openapi;
 use crate::openweather::OpenWeatherClient;
 use crate::routes::{health, logs, stats, weather};
 use crate::storage::LogStore;
@@ -136,7 +137,9 @@ fn run(
 }
 
 /// The route table. Each resource answers 405 (as problem+json) to a method it lacks, with an
-/// `Allow` header listing the ones it has (RFC 9110 requires it).
+/// `Allow` header listing the ones it has (RFC 9110 requires it). Every route here is in the
+/// API document (`crate::openapi::ApiDoc`), which `tests/api/openapi.rs` checks; `/docs` is
+/// the document's viewer, not part of the API.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     let method_not_allowed = |allow: &'static str| {
         web::to(move || async move {
@@ -186,6 +189,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::resource("/stats")
                     .route(web::get().to(stats::summary))
                     .default_service(method_not_allowed("GET")),
+            )
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(openapi::document))
+                    .default_service(method_not_allowed("GET")),
             ),
-    );
+    )
+    .configure(openapi::routes);
 }

@@ -6,8 +6,11 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::{PartialSchema, ToSchema};
 
-use super::{InvalidInput, Weather};
+use super::{InvalidInput, WHITE_SPACE, Weather};
 
 /// Longest note, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
@@ -15,6 +18,8 @@ pub const MAX_NOTE_CHARS: usize = 500;
 pub const MAX_TAGS: usize = 10;
 /// Longest tag, in characters.
 pub const MAX_TAG_CHARS: usize = 32;
+/// [`LogId::from_str`] as a JSON Schema pattern.
+pub const LOG_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 
 /// A log id: 24 hexadecimal digits at the HTTP edge, a MongoDB `ObjectId` in storage.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +42,22 @@ impl fmt::Display for LogId {
     }
 }
 
+/// A log id in the API document: a string of 24 hexadecimal digits.
+impl PartialSchema for LogId {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "A log id: 24 hexadecimal digits (a MongoDB ObjectId).",
+            ))
+            .pattern(Some(LOG_ID_PATTERN))
+            .examples(["6b0d3e3965fd0591c5b06a8f"])
+            .into()
+    }
+}
+
+impl ToSchema for LogId {}
+
 /// A free-text note of at most 500 characters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Note(String);
@@ -56,6 +77,21 @@ impl Note {
         self.0
     }
 }
+
+/// A note in the API document: a string of at most 500 characters (Unicode code points, as
+/// JSON Schema counts them and as [`Note::parse`] does).
+impl PartialSchema for Note {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("A free-text note, at most 500 characters."))
+            .max_length(Some(MAX_NOTE_CHARS))
+            .examples(["Umbrella weather"])
+            .into()
+    }
+}
+
+impl ToSchema for Note {}
 
 /// At most 10 tags, each 1 to 32 characters after trimming; duplicates are dropped.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -90,15 +126,53 @@ impl Tags {
     }
 }
 
+/// [`Tags::parse`]'s rule for one tag as a JSON Schema pattern: after trimming white space
+/// (Rust's `str::trim`, spelled out because `\s` differs between regex dialects), 1 to 32
+/// characters. A plain `maxLength` would reject the padded tags the service accepts.
+pub fn tag_pattern() -> String {
+    let inner = MAX_TAG_CHARS - 2;
+    format!(
+        "^[{WHITE_SPACE}]*[^{WHITE_SPACE}]([\\s\\S]{{0,{inner}}}[^{WHITE_SPACE}])?[{WHITE_SPACE}]*$"
+    )
+}
+
+/// Tags in the API document: an array of at most 10 strings, each 1 to 32 characters once
+/// trimmed (duplicates are allowed in, and dropped).
+impl PartialSchema for Tags {
+    fn schema() -> RefOr<Schema> {
+        let tag = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some("1 to 32 characters after trimming white space."))
+            .min_length(Some(1))
+            .pattern(Some(tag_pattern()));
+        ArrayBuilder::new()
+            .items(tag)
+            .max_items(Some(MAX_TAGS))
+            .description(Some(
+                "At most 10 tags, each 1 to 32 characters after trimming white space; \
+                 surrounding white space is trimmed and duplicates are dropped.",
+            ))
+            .examples([serde_json::json!(["rain", "commute"])])
+            .into()
+    }
+}
+
+impl ToSchema for Tags {}
+
 /// The body of `PATCH /api/v1/logs/{id}`: only `note` and `tags` may change.
 ///
 /// `"note": null` removes the note; a field left out stays as it is. Any other field is an
-/// error (400), so a client cannot rewrite the measured weather.
-#[derive(Debug, Deserialize)]
+/// error (400), so a client cannot rewrite the measured weather. At least one of the two must
+/// be given (and `tags` not as `null`).
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogPatchRequest {
+    /// The new note; `null` removes it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Note>)]
     pub note: Option<Option<String>>,
+    /// The new tags, replacing the old ones; `null` leaves them as they are.
+    #[schema(value_type = Option<Tags>)]
     pub tags: Option<Vec<String>>,
 }
 
@@ -138,15 +212,20 @@ where
 
 /// One weather log as the API shows it: the id, when it was logged, the weather (flattened, in
 /// the requested units), and the user's note and tags.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, ToSchema)]
 pub struct LogEntry {
     /// 24 hexadecimal digits.
+    #[schema(value_type = LogId)]
     pub id: String,
     /// When the log was created, RFC 3339 UTC.
     pub logged_at: DateTime<Utc>,
     #[serde(flatten)]
     pub weather: Weather,
+    /// The user's note, or `null`.
+    #[schema(value_type = Option<Note>, required = true)]
     pub note: Option<String>,
+    /// The user's tags, trimmed and without duplicates (possibly empty).
+    #[schema(value_type = Tags)]
     pub tags: Vec<String>,
 }
 
@@ -167,6 +246,49 @@ mod tests {
         assert!(Tags::parse(vec!["t".into(); 11]).is_err());
         assert!(Tags::parse(vec!["x".repeat(33)]).is_err());
         assert!(Tags::parse(vec!["  ".into()]).is_err());
+    }
+
+    #[test]
+    fn the_documented_tag_rule_is_the_parser_rule() {
+        let pattern = regex::Regex::new(&tag_pattern()).expect("the pattern compiles");
+        let longest = "x".repeat(MAX_TAG_CHARS);
+        let padded = format!(" \t{longest}\u{3000} ");
+        let too_long = "x".repeat(MAX_TAG_CHARS + 1);
+        let tags = [
+            "rain",
+            " rain ",
+            "heavy rain",
+            "\u{1C}", // a control character that is not white space
+            longest.as_str(),
+            padded.as_str(),
+            "",
+            " ",
+            "\t\n",
+            "\u{85}\u{3000}",
+            too_long.as_str(),
+        ];
+        for tag in tags {
+            assert_eq!(
+                pattern.is_match(tag),
+                Tags::parse(vec![tag.to_owned()]).is_ok(),
+                "{tag:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_id_rule_is_the_parser_rule() {
+        let pattern = regex::Regex::new(LOG_ID_PATTERN).expect("the pattern compiles");
+        for id in [
+            "6b0d3e3965fd0591c5b06a8f",
+            "6B0D3E3965FD0591C5B06A8F",
+            "6b0d3e3965fd0591c5b06a8",
+            "6b0d3e3965fd0591c5b06a8f0",
+            "6b0d3e3965fd0591c5b06a8g",
+            "",
+        ] {
+            assert_eq!(pattern.is_match(id), id.parse::<LogId>().is_ok(), "{id:?}");
+        }
     }
 
     #[test]

@@ -5,11 +5,17 @@ mod place;
 mod units;
 mod weather;
 
-pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Tags};
+pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Tags, tag_pattern};
 pub(crate) use place::name_key;
-pub use place::{Language, Place};
+pub use place::{Language, Place, city_pattern, city_schema};
 pub use units::Units;
 pub use weather::{Condition, Location, Measurements, Temperature, Weather, Wind};
+
+/// Rust's white space (the Unicode `White_Space` property, which `str::trim` and
+/// `split_whitespace` use) as the inside of a regex character class. Spelled out because `\s`
+/// means slightly different sets in ECMA-262, Python and Rust regexes.
+pub const WHITE_SPACE: &str =
+    r"\t-\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// Why an input value was rejected; the message is safe to show to the user.
 #[derive(Debug, thiserror::Error, PartialEq)]

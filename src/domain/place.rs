@@ -3,11 +3,24 @@
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{
+    AdditionalProperties, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+};
+use utoipa::{PartialSchema, ToSchema};
 
 use super::InvalidInput;
 
 /// Longest city query we accept, in characters (the longest place names are under 100).
-const MAX_CITY_CHARS: usize = 120;
+pub const MAX_CITY_CHARS: usize = 120;
+
+/// Characters that NFKC normalization turns into a comma (fullwidth, small and vertical
+/// commas), so they separate the parts of a city query just as `,` does.
+const COMMAS: &str = r",\ufe10\ufe50\uff0c";
+/// Control characters (Unicode `Cc`, as `char::is_control`), which a city must not contain.
+const CONTROLS: &str = r"\u0000-\u001f\u007f-\u009f";
+/// White space other than control characters (those are excluded anyway).
+const SPACES: &str = r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
 /// Where to look the weather up.
 ///
@@ -111,6 +124,75 @@ impl Place {
     }
 }
 
+/// [`Place::city`]'s rule as a JSON Schema pattern: one to three comma-separated parts, each
+/// with at least one character that is not white space, and no control characters.
+///
+/// The length limit is a separate `maxLength`. Not covered: the ten "digit comma" symbols
+/// U+1F101..U+1F10A, which NFKC turns into a digit and a comma.
+pub fn city_pattern() -> String {
+    let any = format!("[^{COMMAS}{CONTROLS}]");
+    let visible = format!("[^{COMMAS}{CONTROLS}{SPACES}]");
+    let part = format!("{any}*{visible}{any}*");
+    format!("^{part}([{COMMAS}]{part}){{0,2}}$")
+}
+
+/// The schema of a city query (`name`, `name,CC` or `name,state,CC`) in the API document.
+pub fn city_schema() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .description(Some(
+            "A place name, optionally followed by `,COUNTRY` (ISO 3166 code) or \
+             `,STATE,COUNTRY`, as OpenWeatherMap takes it. Case, repeated white space and \
+             Unicode compatibility forms do not matter: `london`, ` London ` and `LONDON` are \
+             one place. At most 120 characters, no control characters.",
+        ))
+        .min_length(Some(1))
+        .max_length(Some(MAX_CITY_CHARS))
+        .pattern(Some(city_pattern()))
+        .examples(["Warsaw,PL"])
+}
+
+/// A place in the API document, as query parameters: `city`, or `lat` and `lon`, never both
+/// kinds ([`Place::from_parts`]). Serialized as a `form`-style exploded object, so it stands
+/// for those parameters themselves.
+impl PartialSchema for Place {
+    fn schema() -> RefOr<Schema> {
+        let degrees = |limit: f64, what: &str| {
+            ObjectBuilder::new()
+                .schema_type(Type::Number)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::Double)))
+                .minimum(Some(-limit))
+                .maximum(Some(limit))
+                .description(Some(what))
+        };
+        let by_city = ObjectBuilder::new()
+            .title(Some("by city"))
+            .property("city", city_schema())
+            .required("city")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let by_coordinates = ObjectBuilder::new()
+            .title(Some("by coordinates"))
+            .property("lat", degrees(90.0, "Latitude in degrees, −90 to 90."))
+            .property("lon", degrees(180.0, "Longitude in degrees, −180 to 180."))
+            .required("lat")
+            .required("lon")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new()
+            .item(by_city)
+            .item(by_coordinates)
+            .description(Some(
+                "Where to look the weather up: `city`, or `lat` and `lon` (not both kinds).",
+            ))
+            .examples([
+                serde_json::json!({ "city": "Warsaw,PL" }),
+                serde_json::json!({ "lat": 38.72, "lon": -9.14 }),
+            ])
+            .into()
+    }
+}
+
+impl ToSchema for Place {}
+
 /// The cache-key form of a place: `city:london,gb` or `coord:51.51,-0.13`.
 impl fmt::Display for Place {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,6 +250,27 @@ impl Default for Language {
     }
 }
 
+/// [`Language::parse`]'s rule as a JSON Schema pattern (the service also trims white space
+/// around the code, which the document does not advertise).
+pub const LANGUAGE_PATTERN: &str = "^[a-zA-Z]{2}(_[a-zA-Z]{2})?$";
+
+/// A language code in the API document: `en`, `de`, `pt_br`, … (case-insensitive).
+impl PartialSchema for Language {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(
+                "An OpenWeatherMap language code for the condition descriptions: two letters, \
+                 optionally `_` and two more (`en`, `de`, `pt_br`); case-insensitive. Default `en`.",
+            ))
+            .pattern(Some(LANGUAGE_PATTERN))
+            .examples(["pl"])
+            .into()
+    }
+}
+
+impl ToSchema for Language {}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,6 +316,74 @@ mod tests {
         );
         assert!(Place::coordinates(91.0, 0.0).is_err());
         assert!(Place::coordinates(0.0, f64::NAN).is_err());
+    }
+
+    /// Whether the API document's schema for a city accepts `input`.
+    fn documented_city(input: &str) -> bool {
+        let pattern = regex::Regex::new(&city_pattern()).expect("the pattern compiles");
+        (1..=MAX_CITY_CHARS).contains(&input.chars().count()) && pattern.is_match(input)
+    }
+
+    #[test]
+    fn the_documented_city_rule_is_the_parser_rule() {
+        let longest = "x".repeat(MAX_CITY_CHARS);
+        let too_long = "x".repeat(MAX_CITY_CHARS + 1);
+        let inputs = [
+            "Warsaw,PL",
+            " London , GB ",
+            "New York,NY,US",
+            "São Paulo",
+            "МОСКВА",
+            "\u{FF2C}ondon",
+            "a\u{FF0C}b", // a fullwidth comma separates parts, as NFKC makes it a comma
+            "\u{1C}x",    // a control character
+            longest.as_str(),
+            "",
+            "   ",
+            "\u{3000}",
+            ",GB",
+            "London,",
+            "a, ,b",
+            "a\u{FF0C}",
+            "a,b,c,d",
+            "Lon\ndon",
+            "\u{85}x",
+            too_long.as_str(),
+        ];
+        for input in inputs {
+            assert_eq!(
+                documented_city(input),
+                Place::city(input).is_ok(),
+                "{input:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_documented_city_rule_differs_only_in_how_length_is_counted() {
+        // The service counts characters after normalization, the document before it: so it
+        // accepts more than 120 characters of padding, and refuses a few characters that
+        // NFKC expands past 120 (U+FDFA is 18 characters).
+        let padded = format!("a{}", " ".repeat(MAX_CITY_CHARS));
+        assert!(Place::city(&padded).is_ok() && !documented_city(&padded));
+        let expanding = "\u{FDFA}".repeat(7);
+        assert!(Place::city(&expanding).is_err() && documented_city(&expanding));
+    }
+
+    #[test]
+    fn the_documented_language_rule_is_the_parser_rule_without_padding() {
+        let pattern = regex::Regex::new(LANGUAGE_PATTERN).expect("the pattern compiles");
+        for input in [
+            "en", "pt_br", "PT_BR", "De", "e1", "english", "pt-br", "", "p_br", "pt_b", "ü",
+        ] {
+            assert_eq!(
+                pattern.is_match(input),
+                Language::parse(input).is_ok(),
+                "{input:?}"
+            );
+        }
+        // The service also trims white space, which the document does not offer.
+        assert!(Language::parse(" en ").is_ok() && !pattern.is_match(" en "));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Units of measurement, and the conversions from the metric values we store.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The unit system of a response, named as OpenWeatherMap names them.
 ///
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// | `standard` | K           | m/s        |
 ///
 /// Pressure (hPa), visibility (m) and precipitation (mm) are the same in all three, as upstream.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Units {
     #[default]

@@ -2,14 +2,20 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::Units;
 
 /// The current weather at one place, as this service answers it.
 ///
 /// Stored and cached in metric units (°C, m/s); [`Weather::in_units`] converts on the way out.
-/// An optional upstream field that was absent is `None` (JSON `null`), never `0`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// An optional upstream field that was absent is `None` (JSON `null`), never `0`; it is still
+/// sent, so the schema marks such fields required and nullable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(
+    description = "The current weather at one place, in the unit system named by `units`. \
+    A value OpenWeatherMap did not send is `null`, never `0`."
+)]
 pub struct Weather {
     /// The place as upstream resolved it.
     pub location: Location,
@@ -19,10 +25,14 @@ pub struct Weather {
     pub units: Units,
     #[serde(flatten)]
     pub measurements: Measurements,
-    /// Sunrise and sunset (OpenWeatherMap `sys.sunrise`, `sys.sunset`), RFC 3339 UTC.
+    /// Sunrise (OpenWeatherMap `sys.sunrise`), RFC 3339 UTC.
+    #[schema(required = true)]
     pub sunrise: Option<DateTime<Utc>>,
+    /// Sunset (OpenWeatherMap `sys.sunset`), RFC 3339 UTC.
+    #[schema(required = true)]
     pub sunset: Option<DateTime<Utc>>,
     /// The place's offset from UTC in seconds (OpenWeatherMap `timezone`; absent before 2017).
+    #[schema(required = true)]
     pub timezone_offset_s: Option<i32>,
     /// Where the data came from: `"openweathermap"`.
     pub provider: String,
@@ -31,32 +41,41 @@ pub struct Weather {
 }
 
 /// The place a weather report is for (OpenWeatherMap `name`, `sys.country`, `coord`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Location {
     pub name: String,
     /// ISO 3166 country code as upstream gives it (`"GB"`); very old answers give a name.
+    #[schema(required = true)]
     pub country: Option<String>,
-    /// Latitude and longitude in degrees.
+    /// Latitude in degrees.
     pub lat: f64,
+    /// Longitude in degrees.
     pub lon: f64,
 }
 
 /// The measured values, in the units of the enclosing [`Weather`].
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[schema(description = "The measured values, in the unit system named by `units`.")]
 pub struct Measurements {
     pub temperature: Temperature,
     /// Relative humidity, % (OpenWeatherMap `main.humidity`).
+    #[schema(required = true)]
     pub humidity_pct: Option<u32>,
     /// Sea-level pressure, hPa (OpenWeatherMap `main.pressure`).
+    #[schema(required = true)]
     pub pressure_hpa: Option<f64>,
     pub wind: Wind,
     /// Cloud cover, % (OpenWeatherMap `clouds.all`).
+    #[schema(required = true)]
     pub clouds_pct: Option<u32>,
     /// Visibility, m, at most 10 000 (OpenWeatherMap `visibility`).
+    #[schema(required = true)]
     pub visibility_m: Option<u32>,
     /// Rain in the last hour, mm (OpenWeatherMap `rain.1h`).
+    #[schema(required = true)]
     pub rain_1h_mm: Option<f64>,
     /// Snow in the last hour, mm of water (OpenWeatherMap `snow.1h`).
+    #[schema(required = true)]
     pub snow_1h_mm: Option<f64>,
     /// Weather conditions, most significant first (OpenWeatherMap `weather[]`).
     pub conditions: Vec<Condition>,
@@ -64,25 +83,31 @@ pub struct Measurements {
 
 /// Temperatures: °C, °F or K (OpenWeatherMap `main.temp`, `feels_like`, `temp_min`, `temp_max`).
 /// `min` and `max` are the spread across the area right now, not a daily forecast.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Temperature {
     pub current: f64,
+    #[schema(required = true)]
     pub feels_like: Option<f64>,
+    #[schema(required = true)]
     pub min: Option<f64>,
+    #[schema(required = true)]
     pub max: Option<f64>,
 }
 
 /// Wind: speed and gust in m/s or mph, direction in degrees from north (meteorological).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Wind {
+    #[schema(required = true)]
     pub speed: Option<f64>,
+    #[schema(required = true)]
     pub direction_deg: Option<f64>,
+    #[schema(required = true)]
     pub gust: Option<f64>,
 }
 
 /// One weather condition, e.g. `{"main": "Rain", "description": "moderate rain", "icon": "10d"}`.
 /// `description` is in the requested language; `icon` names an OpenWeatherMap icon.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Condition {
     pub main: String,
     pub description: String,

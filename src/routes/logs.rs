@@ -4,11 +4,18 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{JsonObject, language};
-use crate::domain::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units};
+use crate::domain::{
+    Language, LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units, city_schema,
+};
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
+use crate::openapi::{
+    BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
+    ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, examples, nullable,
+};
 use crate::storage::{Cursor, LogFilter, LogStore};
 
 /// Default and largest page size of the list.
@@ -17,51 +24,130 @@ const MAX_LIMIT: u32 = 100;
 
 /// Body of `POST /api/v1/logs`: a `city`, or `lat` and `lon`; an optional `note` (≤ 500
 /// characters), `tags` (≤ 10, each ≤ 32 characters) and `lang` for the description.
-#[derive(Debug, Deserialize)]
+///
+/// A field given as `null` counts as left out.
+// The rule "a `city`, or `lat` and `lon`" is added to the schema in `crate::openapi`: a struct
+// of optional fields cannot say it.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"city": "Warsaw,PL", "note": "Umbrella weather", "tags": ["rain", "commute"]}))]
 pub struct CreateLogRequest {
+    /// The place by name; give either `city`, or `lat` and `lon`.
+    #[schema(schema_with = nullable_city)]
     pub city: Option<String>,
+    /// Latitude in degrees, −90 to 90; give it with `lon`, instead of `city`.
+    #[schema(minimum = -90, maximum = 90)]
     pub lat: Option<f64>,
+    /// Longitude in degrees, −180 to 180; give it with `lat`, instead of `city`.
+    #[schema(minimum = -180, maximum = 180)]
     pub lon: Option<f64>,
+    /// A free-text note, at most 500 characters.
+    #[schema(value_type = Option<Note>)]
     pub note: Option<String>,
+    /// At most 10 tags, each 1 to 32 characters after trimming.
     #[serde(default)]
+    #[schema(value_type = Tags)]
     pub tags: Vec<String>,
+    /// Language of the condition descriptions (`en`, `de`, `pt_br`, …).
+    #[schema(value_type = Option<Language>)]
     pub lang: Option<String>,
 }
 
+/// A city query that may also be `null` (meaning: not given).
+fn nullable_city() -> utoipa::openapi::schema::Object {
+    nullable(city_schema())
+}
+
 /// Query of `POST`, `GET /{id}` and `PATCH`: only `units` for the answer.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct UnitsQuery {
+    /// Unit system of the answer: `metric` (°C, m/s), `imperial` (°F, mph) or `standard` (K, m/s).
     #[serde(default)]
+    #[param(default = json!("metric"))]
     pub units: Units,
 }
 
 /// Query of `GET /api/v1/logs`. `min_temp`/`max_temp` are in `units`; `from`/`to` are RFC 3339
 /// (write `+` as `%2B` in a URL, or use `Z`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only logs of this place: the name, matched exactly but case-insensitively, optionally
+    /// with `,COUNTRY` (`warsaw` or `warsaw,pl`).
+    #[param(schema_with = city_schema)]
     pub city: Option<String>,
+    /// Only logs logged at or after this time (RFC 3339).
+    #[param(example = "2026-11-30T00:00:00Z")]
     pub from: Option<DateTime<Utc>>,
+    /// Only logs logged at or before this time (RFC 3339); not before `from`.
+    #[param(example = "2026-12-01T00:00:00Z")]
     pub to: Option<DateTime<Utc>>,
+    /// Only logs at least this warm, in `units`.
     pub min_temp: Option<f64>,
+    /// Only logs at most this warm, in `units`; not below `min_temp`.
     pub max_temp: Option<f64>,
+    /// Unit system of the answer and of `min_temp`/`max_temp`: `metric` (°C, m/s), `imperial`
+    /// (°F, mph) or `standard` (K, m/s).
     #[serde(default)]
+    #[param(default = json!("metric"))]
     pub units: Units,
+    /// Page size, 1 to 100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
+    /// Where the page starts: the `next_cursor` of the previous page, as it was given.
+    #[param(example = "MTc5NjAzMDAwOTg5NDo2YjBkM2UzOTY1ZmQwNTkxYzViMDZhOTA")]
     pub cursor: Option<String>,
 }
 
-/// A page of logs; pass `next_cursor` as `cursor` to get the next one (`null` on the last).
-#[derive(Serialize)]
+/// A page of logs, newest first; pass `next_cursor` as `cursor` to get the next one (`null` on
+/// the last page).
+#[derive(Serialize, ToSchema)]
 struct LogPageResponse {
     items: Vec<LogEntry>,
+    /// An opaque position; `null` on the last page.
+    #[schema(required = true)]
     next_cursor: Option<String>,
 }
 
 /// `POST /api/v1/logs`: looks the weather up (through the cache) and stores it as a new log.
 /// 201 with `Location: /api/v1/logs/{id}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logs",
+    operation_id = "create_log",
+    tag = "logs",
+    summary = "Log the current weather at a place, with a note and tags",
+    description = "The body is checked first; then the weather is looked up (through the cache) \
+        and stored with the note and tags. The answer is the new log, in `units`.",
+    params(UnitsQuery),
+    request_body(content = CreateLogRequest, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The log was created.", body = LogEntry,
+            links(
+                ("GetLogById" = (operation_id = "get_log",
+                    parameters(("id" = "$response.body#/id")),
+                    description = "The `id` of the new log reads it.")),
+                ("UpdateLogById" = (operation_id = "update_log",
+                    parameters(("id" = "$response.body#/id")),
+                    description = "The `id` of the new log changes its note or tags.")),
+                ("DeleteLogById" = (operation_id = "delete_log",
+                    parameters(("id" = "$response.body#/id")),
+                    description = "The `id` of the new log deletes it."))
+            ),
+            headers(("Location" = String, description = "The new log's URL: `/api/v1/logs/{id}`.")),
+            example = json!(examples::log_entry())),
+        (status = 400, response = BadRequest),
+        (status = 404, response = PlaceNotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 502, response = BadGateway),
+        (status = 503, response = ServiceUnavailable),
+        (status = 504, response = GatewayTimeout),
+    )
+)]
 #[tracing::instrument(name = "POST /api/v1/logs", skip(lookup, store))]
 pub async fn create(
     lookup: web::Data<WeatherLookup>,
@@ -84,6 +170,30 @@ pub async fn create(
 }
 
 /// `GET /api/v1/logs`: newest first, filtered, one page at a time.
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs",
+    operation_id = "list_logs",
+    tag = "logs",
+    summary = "List logs, newest first, filtered, one page at a time",
+    description = "Filters take literal values only. Pass `next_cursor` back as `cursor` until \
+        it is `null`; logs added meanwhile never shift later pages.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "One page of logs.", body = LogPageResponse,
+            links(
+                ("NextPage" = (operation_id = "list_logs",
+                    parameters(("cursor" = "$response.body#/next_cursor")),
+                    description = "`next_cursor`, when not `null`, is the `cursor` of the next page.")),
+                ("GetFirstLog" = (operation_id = "get_log",
+                    parameters(("id" = "$response.body#/items/0/id")),
+                    description = "The `id` of a listed log reads it."))
+            ),
+            example = json!(examples::log_page())),
+        (status = 400, response = BadRequest),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 #[tracing::instrument(name = "GET /api/v1/logs", skip(store))]
 pub async fn list(
     store: web::Data<LogStore>,
@@ -116,6 +226,21 @@ pub async fn list(
 }
 
 /// `GET /api/v1/logs/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/logs/{id}",
+    operation_id = "get_log",
+    tag = "logs",
+    summary = "One log",
+    params(("id" = LogId, Path, description = "The log's id: 24 hexadecimal digits."), UnitsQuery),
+    responses(
+        (status = 200, description = "The log, in `units`.", body = LogEntry,
+            example = json!(examples::log_entry())),
+        (status = 400, response = BadRequest),
+        (status = 404, response = LogNotFound),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 #[tracing::instrument(name = "GET /api/v1/logs/{id}", skip(store))]
 pub async fn get(
     store: web::Data<LogStore>,
@@ -128,6 +253,27 @@ pub async fn get(
 }
 
 /// `PATCH /api/v1/logs/{id}`: changes `note` and/or `tags`, nothing else.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/logs/{id}",
+    operation_id = "update_log",
+    tag = "logs",
+    summary = "Change a log's note or tags (nothing else)",
+    description = "Give `note`, `tags` or both; `\"note\": null` removes the note. Any other \
+        field is refused, so the measured weather cannot be rewritten.",
+    params(("id" = LogId, Path, description = "The log's id: 24 hexadecimal digits."), UnitsQuery),
+    request_body(content = LogPatchRequest, content_type = "application/json",
+        example = json!({"note": "Umbrella AND boots"})),
+    responses(
+        (status = 200, description = "The log after the change, in `units`.", body = LogEntry,
+            example = json!(examples::log_entry())),
+        (status = 400, response = BadRequest),
+        (status = 404, response = LogNotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 #[tracing::instrument(name = "PATCH /api/v1/logs/{id}", skip(store))]
 pub async fn update(
     store: web::Data<LogStore>,
@@ -146,6 +292,20 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/logs/{id}`: 204, or 404 when there is no such log.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/logs/{id}",
+    operation_id = "delete_log",
+    tag = "logs",
+    summary = "Delete a log",
+    params(("id" = LogId, Path, description = "The log's id: 24 hexadecimal digits.")),
+    responses(
+        (status = 204, description = "The log was deleted."),
+        (status = 400, response = BadRequest),
+        (status = 404, response = LogNotFound),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 #[tracing::instrument(name = "DELETE /api/v1/logs/{id}", skip(store))]
 pub async fn delete(
     store: web::Data<LogStore>,

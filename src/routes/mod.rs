@@ -12,15 +12,21 @@ use std::marker::PhantomData;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use utoipa::IntoParams;
 
 use crate::domain::{InvalidInput, Language, Units};
 
 /// The output options most routes share: `units` (default `metric`) and `lang` (default `en`).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct OutputQuery {
+    /// Unit system of the answer: `metric` (°C, m/s), `imperial` (°F, mph) or `standard` (K, m/s).
     #[serde(default)]
+    #[param(default = json!("metric"))]
     pub units: Units,
+    /// Language of the condition descriptions (`en`, `de`, `pt_br`, …).
+    #[param(value_type = Option<Language>)]
     pub lang: Option<String>,
 }
 
@@ -35,7 +41,7 @@ pub(crate) fn language(lang: Option<&str>) -> Result<Language, InvalidInput> {
 ///
 /// serde's derived `Deserialize` for a struct also takes an array of its fields in order, so
 /// `[null, null]` read as `{"note": null, "tags": null}` and cleared a log's note (found by
-/// fuzzing). This asks for a map only and hands it to `T`, so `T`'s own errors, with their
+/// scripts/fuzz). This asks for a map only and hands it to `T`, so `T`'s own errors, with their
 /// line and column, stay as they were.
 #[derive(Debug)]
 pub struct JsonObject<T>(pub T);

@@ -3,25 +3,37 @@
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::logs::log_filter;
-use crate::domain::Units;
+use crate::domain::{Units, city_schema};
 use crate::error::ApiError;
+use crate::openapi::{BadRequest, StorageUnavailable, examples};
 use crate::storage::{LogStore, PlaceStats, to_chrono};
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsQuery {
+    /// Only logs of this place: the name, matched exactly but case-insensitively, optionally
+    /// with `,COUNTRY` (`warsaw` or `warsaw,pl`).
+    #[param(schema_with = city_schema)]
     pub city: Option<String>,
+    /// Only logs logged at or after this time (RFC 3339).
+    #[param(example = "2026-11-30T00:00:00Z")]
     pub from: Option<DateTime<Utc>>,
+    /// Only logs logged at or before this time (RFC 3339); not before `from`.
+    #[param(example = "2026-12-01T00:00:00Z")]
     pub to: Option<DateTime<Utc>>,
+    /// Unit system of the temperatures: `metric` (°C), `imperial` (°F) or `standard` (K).
     #[serde(default)]
+    #[param(default = json!("metric"))]
     pub units: Units,
 }
 
-/// The answer: the overall count, and per place its count, temperatures and humidity.
-#[derive(Serialize)]
+/// The summary: the overall count, and per place its count, temperatures and humidity.
+#[derive(Serialize, ToSchema)]
 struct StatsResponse {
     /// Logs matched, over all places.
     count: u64,
@@ -31,19 +43,27 @@ struct StatsResponse {
     places: Vec<PlaceSummary>,
 }
 
-#[derive(Serialize)]
+/// The logs of one place (name and country as OpenWeatherMap gave them).
+#[derive(Serialize, ToSchema)]
 struct PlaceSummary {
     city: String,
+    /// ISO 3166 country code, or `null`.
+    #[schema(required = true)]
     country: Option<String>,
+    /// Logs of this place.
     count: u64,
     temperature: TemperatureSummary,
-    /// Mean relative humidity, %.
+    /// Mean relative humidity, %, to one decimal; `null` when no log had a humidity.
+    #[schema(required = true)]
     humidity_avg: Option<f64>,
+    /// When this place was first logged, RFC 3339 UTC.
     first_logged_at: DateTime<Utc>,
+    /// When this place was last logged, RFC 3339 UTC.
     last_logged_at: DateTime<Utc>,
 }
 
-#[derive(Serialize)]
+/// Mean, lowest and highest current temperature over the logs, in `units`.
+#[derive(Serialize, ToSchema)]
 struct TemperatureSummary {
     avg: f64,
     min: f64,
@@ -51,6 +71,22 @@ struct TemperatureSummary {
 }
 
 /// `GET /api/v1/stats`: computed by MongoDB in one aggregation (see `LogStore::stats`).
+#[utoipa::path(
+    get,
+    path = "/api/v1/stats",
+    operation_id = "get_stats",
+    tag = "stats",
+    summary = "Summarize the logs per place",
+    description = "Counts, temperatures (mean, lowest, highest) and mean humidity per place, \
+        busiest first, over the logs that match `city`, `from` and `to`.",
+    params(StatsQuery),
+    responses(
+        (status = 200, description = "The summary.", body = StatsResponse,
+            example = json!(examples::stats())),
+        (status = 400, response = BadRequest),
+        (status = 503, response = StorageUnavailable),
+    )
+)]
 #[tracing::instrument(name = "GET /api/v1/stats", skip(store))]
 pub async fn summary(
     store: web::Data<LogStore>,

@@ -3,26 +3,50 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{OutputQuery, language};
-use crate::domain::{Place, Units, Weather};
+use crate::domain::{Language, Place, Units, Weather, city_schema};
 use crate::error::ApiError;
 use crate::lookup::{CacheInfo, CacheStatus, Lookup, WeatherLookup};
+use crate::openapi::{
+    BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable, examples,
+};
 
 /// Query of `GET /api/v1/weather`: a `city`, or `lat` and `lon`; plus `units` and `lang`.
-#[derive(Debug, Deserialize)]
+///
+/// In the API document `city`, `lat` and `lon` are one exploded object parameter, `place` (see
+/// `Place`'s schema), because only an object can say "one kind or the other".
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WeatherQuery {
+    #[param(ignore)]
     pub city: Option<String>,
+    #[param(ignore)]
     pub lat: Option<f64>,
+    #[param(ignore)]
     pub lon: Option<f64>,
+    /// Unit system of the answer: `metric` (°C, m/s), `imperial` (°F, mph) or `standard` (K, m/s).
     #[serde(default)]
+    #[param(default = json!("metric"))]
     pub units: Units,
+    /// Language of the condition descriptions (`en`, `de`, `pt_br`, …).
+    #[param(value_type = Option<Language>)]
     pub lang: Option<String>,
 }
 
-/// The answer: the weather in the requested units, and how fresh it is.
-#[derive(Serialize)]
+/// Path of `GET /api/v1/weather/{city}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CityPath {
+    /// The place by name, e.g. `Warsaw,PL`.
+    #[param(schema_with = city_schema)]
+    pub city: String,
+}
+
+/// The current weather in the requested units, and how fresh it is (`cache`).
+#[derive(Serialize, ToSchema)]
 struct WeatherResponse {
     #[serde(flatten)]
     weather: Weather,
@@ -30,6 +54,37 @@ struct WeatherResponse {
 }
 
 /// `GET /api/v1/weather?city=London,GB` or `?lat=51.51&lon=-0.13`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/weather",
+    operation_id = "get_weather",
+    tag = "weather",
+    summary = "The current weather at a place given by name or coordinates",
+    description = "Give `city`, or `lat` and `lon` (not both kinds). The answer comes from the \
+        Redis cache when OpenWeatherMap was asked about the place in the last five minutes \
+        (`X-Cache: HIT`), else from OpenWeatherMap (`MISS`).",
+    params(
+        ("place" = inline(Place), Query, style = Form, explode,
+            description = "`city=…` (a place name, e.g. `Warsaw,PL`), or `lat=…&lon=…` \
+                (degrees); not both kinds."),
+        WeatherQuery,
+    ),
+    responses(
+        (status = 200, description = "The current weather, in the requested units.",
+            body = WeatherResponse,
+            headers(
+                ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
+                ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
+                ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
+            ),
+            example = json!(examples::weather())),
+        (status = 400, response = BadRequest),
+        (status = 404, response = PlaceNotFound),
+        (status = 502, response = BadGateway),
+        (status = 503, response = WeatherUnavailable),
+        (status = 504, response = GatewayTimeout),
+    )
+)]
 #[tracing::instrument(name = "GET /api/v1/weather", skip(lookup))]
 pub async fn by_query(
     lookup: web::Data<WeatherLookup>,
@@ -45,13 +100,37 @@ pub async fn by_query(
 }
 
 /// `GET /api/v1/weather/{city}`, e.g. `/api/v1/weather/London,GB`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/weather/{city}",
+    operation_id = "get_weather_by_city",
+    tag = "weather",
+    summary = "The current weather at a place given by name, in the path",
+    description = "The same answer as `GET /api/v1/weather?city=…`.",
+    params(CityPath, OutputQuery),
+    responses(
+        (status = 200, description = "The current weather, in the requested units.",
+            body = WeatherResponse,
+            headers(
+                ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
+                ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
+                ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
+            ),
+            example = json!(examples::weather())),
+        (status = 400, response = BadRequest),
+        (status = 404, response = PlaceNotFound),
+        (status = 502, response = BadGateway),
+        (status = 503, response = WeatherUnavailable),
+        (status = 504, response = GatewayTimeout),
+    )
+)]
 #[tracing::instrument(name = "GET /api/v1/weather/{city}", skip(lookup))]
 pub async fn by_path(
     lookup: web::Data<WeatherLookup>,
-    city: web::Path<String>,
+    path: web::Path<CityPath>,
     query: web::Query<OutputQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let place = Place::city(&city)?;
+    let place = Place::city(&path.city)?;
     respond(&lookup, place, query.into_inner()).await
 }
 

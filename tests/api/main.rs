@@ -7,6 +7,7 @@ mod health;
 mod helpers;
 mod list;
 mod logs;
+mod openapi;
 mod redis_outage;
 mod secrets;
 mod stats;
