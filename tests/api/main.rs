@@ -9,6 +9,7 @@ mod list;
 mod logs;
 mod openapi;
 mod redis_outage;
+mod rejected;
 mod secrets;
 mod stats;
 mod upstream_errors;
