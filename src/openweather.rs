@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use reqwest::{StatusCode, Url};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
@@ -119,7 +119,8 @@ impl OpenWeatherClient {
                 "its answer did not match the expected shape: {err}"
             ))
         })?;
-        Ok(wire.into_weather(Utc::now()))
+        // Milliseconds, as MongoDB's dates store it: a fresh answer and a stored log agree.
+        Ok(wire.into_weather(Utc::now().trunc_subsecs(3)))
     }
 
     fn transport_error(&self, err: reqwest::Error) -> UpstreamError {

@@ -44,7 +44,14 @@ async fn a_lookup_by_city_answers_in_our_own_schema() {
     assert_eq!(body["observed_at"], "2026-08-01T08:55:32Z");
     assert_eq!(body["timezone_offset_s"], -14400);
     assert_eq!(body["provider"], "openweathermap");
-    assert!(body["fetched_at"].as_str().unwrap().ends_with('Z'));
+    let fetched_at = body["fetched_at"].as_str().unwrap();
+    let fetched_at = chrono::DateTime::parse_from_rfc3339(fetched_at).unwrap();
+    assert_eq!(fetched_at.offset().local_minus_utc(), 0, "UTC");
+    assert_eq!(
+        fetched_at.timestamp_subsec_nanos() % 1_000_000,
+        0,
+        "milliseconds, as stored"
+    );
     assert_eq!(body["cache"]["status"], "miss");
     assert_eq!(body["cache"]["ttl_s"], 300);
     assert!(
