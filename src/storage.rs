@@ -295,13 +295,16 @@ impl LogStore {
     ) -> Result<LogPage, StorageError> {
         let (query, hint) = Self::list_query(filter, cursor);
         let mut documents: Vec<LogDocument> = self
-            .logs
-            .find(query)
-            .sort(doc! { "logged_at": -1, "_id": -1 })
-            .hint(hint)
-            .limit(i64::from(limit) + 1) // one more than asked tells whether a next page exists
-            .await?
-            .try_collect()
+            .recreating_indexes(|| async {
+                self.logs
+                    .find(query.clone())
+                    .sort(doc! { "logged_at": -1, "_id": -1 })
+                    .hint(hint.clone())
+                    .limit(i64::from(limit) + 1) // one more than asked: is there a next page?
+                    .await?
+                    .try_collect()
+                    .await
+            })
             .await?;
         let next_cursor = if documents.len() > limit as usize {
             documents.truncate(limit as usize);
@@ -337,14 +340,37 @@ impl LogStore {
     /// Per-place and overall stats, computed by MongoDB in one aggregation pipeline.
     #[tracing::instrument(name = "storage.stats", skip(self))]
     pub async fn stats(&self, filter: &LogFilter) -> Result<LogStats, StorageError> {
-        let mut cursor = self
-            .logs
-            .aggregate(Self::stats_pipeline(filter))
-            .hint(Self::hint(filter))
-            .with_type::<LogStats>()
+        let stats = self
+            .recreating_indexes(|| async {
+                let mut cursor = self
+                    .logs
+                    .aggregate(Self::stats_pipeline(filter))
+                    .hint(Self::hint(filter))
+                    .with_type::<LogStats>()
+                    .await?;
+                cursor.try_next().await
+            })
             .await?;
         // No matching log means no group at all.
-        Ok(cursor.try_next().await?.unwrap_or_default())
+        Ok(stats.unwrap_or_default())
+    }
+
+    /// Runs a query that names an index; when MongoDB refuses it because the index is gone (the
+    /// collection was dropped, or the server came back empty), creates the indexes again and
+    /// retries once, instead of failing until the next restart.
+    async fn recreating_indexes<T, F, Fut>(&self, query: F) -> Result<T, StorageError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = mongodb::error::Result<T>>,
+    {
+        match query().await {
+            Err(err) if is_missing_index(&err) => {
+                tracing::warn!(error = %err, "an index is missing; creating the indexes again");
+                self.create_indexes().await?;
+                Ok(query().await?)
+            }
+            result => Ok(result?),
+        }
     }
 
     /// The pipeline of [`LogStore::stats`], public so tests can `explain` it.
@@ -470,6 +496,17 @@ impl LogDocument {
             note: self.note,
             tags: self.tags,
         }
+    }
+}
+
+/// Whether MongoDB refused a query because the index it names does not exist
+/// ("hint provided does not correspond to an existing index").
+fn is_missing_index(err: &mongodb::error::Error) -> bool {
+    match err.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(command) => {
+            command.message.to_lowercase().contains("hint")
+        }
+        _ => false,
     }
 }
 

@@ -311,3 +311,27 @@ async fn list_queries_scan_an_index_not_the_collection() {
         assert_scans_an_index(&app, &filter, find).await;
     }
 }
+
+#[tokio::test]
+async fn list_and_stats_recreate_indexes_that_disappeared() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    app.create_log("Warsaw,PL").await;
+    // As after a MongoDB that came back empty, or an operator dropping indexes.
+    app.database
+        .collection::<Document>("logs")
+        .drop_indexes()
+        .await
+        .unwrap();
+
+    assert_eq!(cities(&list(&app, "").await), ["Warsaw"]);
+    let stats = app.get("/api/v1/stats").await;
+    assert_eq!(stats.status(), 200);
+    let indexes = app
+        .database
+        .collection::<Document>("logs")
+        .list_index_names()
+        .await
+        .unwrap();
+    assert!(indexes.len() >= 3, "the indexes are back: {indexes:?}");
+}
