@@ -131,7 +131,8 @@ pub struct LogStats {
 pub enum StorageError {
     #[error("MongoDB error: {0}")]
     Mongo(#[from] mongodb::error::Error),
-    #[error("MongoDB was not reachable within {0:?}")]
+    /// The last error says why: a wrong password or a refused database name look like this too.
+    #[error("MongoDB was not reachable within {0:?}; the last attempt failed with: {1}")]
     Unreachable(Duration, #[source] mongodb::error::Error),
 }
 
