@@ -165,6 +165,18 @@ impl WeatherCache {
     }
 
     fn note_failure(&self, err: &redis::RedisError) {
+        // Only a Redis we cannot reach is an outage. An error reply about one key (WRONGTYPE
+        // after someone stored a list there) is a miss for that key alone: backing off would
+        // switch the cache off for every place, and the SET that repairs the key would be
+        // skipped.
+        let unreachable = err.is_io_error()
+            || err.is_timeout()
+            || err.is_connection_dropped()
+            || err.is_connection_refusal();
+        if !unreachable {
+            tracing::warn!(error = %err, "Redis refused a cache command; treating it as a miss");
+            return;
+        }
         tracing::warn!(error = %err, "Redis unavailable; serving without the cache for a second");
         let until = self.now_ms() + OUTAGE_BACKOFF.as_millis() as u64;
         self.skip_until_ms.store(until.max(1), Ordering::Relaxed);

@@ -167,3 +167,35 @@ async fn upstream_errors_are_never_cached() {
     assert_eq!(second.status(), 200);
     assert_eq!(second.headers()["x-cache"], "MISS");
 }
+
+#[tokio::test]
+async fn a_key_of_the_wrong_type_is_a_miss_for_that_place_only() {
+    let app = spawn_app().await;
+    app.upstream_serves_city("warsaw", "current/warsaw_pl_heavy_rain.json")
+        .await;
+    app.upstream_serves_city("melbourne", "current/melbourne_au_lang_pt_br.json")
+        .await;
+    let key = format!(
+        "{}:v1:weather:city:warsaw:en",
+        app.settings.redis_key_prefix
+    );
+    let mut redis = app.redis().await;
+    let _: () = redis.lpush(&key, "not a string").await.unwrap();
+
+    let warsaw = app.get_weather("Warsaw").await;
+    let melbourne = app.get_weather("Melbourne").await;
+
+    assert_eq!(warsaw.status(), 200);
+    assert_eq!(melbourne.status(), 200);
+    let stored: String = redis.get(&key).await.unwrap();
+    assert!(
+        stored.contains("Warsaw"),
+        "the SET replaced the wrong-typed key"
+    );
+    let melbourne_key = format!(
+        "{}:v1:weather:city:melbourne:en",
+        app.settings.redis_key_prefix
+    );
+    let cached: Option<String> = redis.get(&melbourne_key).await.unwrap();
+    assert!(cached.is_some(), "other places are still cached");
+}

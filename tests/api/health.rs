@@ -92,7 +92,10 @@ async fn start_up_gives_up_on_an_unreachable_mongodb_with_a_clear_error() {
         panic!("start-up succeeded without MongoDB")
     };
     assert!(err.to_string().contains("MongoDB"), "{err}");
-    assert!(err.to_string().contains("last attempt failed with"), "says why: {err}");
+    assert!(
+        err.to_string().contains("last attempt failed with"),
+        "says why: {err}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "it gave up in time"
