@@ -54,7 +54,10 @@ impl OpenWeatherClient {
         api_key: Option<SecretString>,
         timeout: Duration,
     ) -> Result<Self, UpstreamError> {
-        let endpoint = Url::parse(base_url)
+        // `join` replaces the last path segment unless the base ends with a slash, which would
+        // drop a path prefix such as `http://proxy/owm`.
+        let base_url = format!("{}/", base_url.trim_end_matches('/'));
+        let endpoint = Url::parse(&base_url)
             .and_then(|base| base.join("data/2.5/weather"))
             .map_err(|err| UpstreamError::Failed(format!("bad base URL: {err}")))?;
         let http = reqwest::Client::builder()
@@ -96,7 +99,20 @@ impl OpenWeatherClient {
             .map_err(|err| self.transport_error(err))?;
         match response.status() {
             StatusCode::OK => {}
-            StatusCode::NOT_FOUND => return Err(UpstreamError::PlaceNotFound),
+            StatusCode::NOT_FOUND => {
+                // Only upstream's own "city not found" means an unknown place. Any other 404 (a
+                // wrong OPENWEATHER_BASE_URL, a proxy's error page) is a failure, and must not
+                // be cached as "not found".
+                let body = response.bytes().await.unwrap_or_default();
+                return Err(match serde_json::from_slice::<WireError>(&body) {
+                    Ok(error) if error.cod.to_string().trim_matches('"') == "404" => {
+                        UpstreamError::PlaceNotFound
+                    }
+                    _ => UpstreamError::Failed(
+                        "it answered HTTP 404 without OpenWeatherMap's error body".into(),
+                    ),
+                });
+            }
             StatusCode::UNAUTHORIZED => return Err(UpstreamError::KeyRejected),
             StatusCode::TOO_MANY_REQUESTS => {
                 let retry_after_s = response
@@ -151,6 +167,13 @@ struct WireCurrent {
     timezone: Option<i32>,
     #[serde(default)]
     name: String,
+}
+
+/// Upstream's error body: `{"cod": "404", "message": "city not found"}` (`cod` is a string
+/// for some errors and a number for others).
+#[derive(Deserialize)]
+struct WireError {
+    cod: serde_json::Value,
 }
 
 #[derive(Deserialize)]

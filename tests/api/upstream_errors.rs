@@ -119,3 +119,36 @@ async fn without_an_api_key_lookups_are_503_and_say_why() {
     );
     assert_eq!(app.upstream_calls().await, 0);
 }
+
+#[tokio::test]
+async fn a_404_that_is_not_openweathermaps_is_a_502_and_is_not_cached() {
+    let app = spawn_app().await;
+    // What a wrong OPENWEATHER_BASE_URL or a proxy would answer.
+    app.upstream_always(ResponseTemplate::new(404).set_body_string("<html>Not Found</html>"))
+        .await;
+
+    assert_problem(app.get_weather("Warsaw").await, 502).await;
+    assert_problem(app.get_weather("Warsaw").await, 502).await;
+
+    assert_eq!(
+        app.upstream_calls().await,
+        2,
+        "nothing was cached as not found"
+    );
+}
+
+#[tokio::test]
+async fn a_base_url_with_a_path_keeps_it() {
+    let app = spawn_app_with(|settings| {
+        settings.openweather_base_url = format!("{}/owm", settings.openweather_base_url);
+    })
+    .await;
+    wiremock::Mock::given(wiremock::matchers::path("/owm/data/2.5/weather"))
+        .respond_with(crate::helpers::recorded(
+            "current/warsaw_pl_heavy_rain.json",
+        ))
+        .mount(&app.upstream)
+        .await;
+
+    assert_eq!(app.get_weather("Warsaw").await.status(), 200);
+}
