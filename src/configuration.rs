@@ -20,6 +20,7 @@ pub const VARIABLES: &[&str] = &[
     "OPENWEATHER_TIMEOUT_MS",
     "CACHE_TTL_SECONDS",
     "NOT_FOUND_TTL_SECONDS",
+    "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
@@ -53,6 +54,9 @@ pub struct Settings {
     pub cache_ttl_seconds: u64,
     /// How long a "place not found" answer is remembered, in seconds (capped at 60). Default `60`.
     pub not_found_ttl_seconds: u64,
+    /// Longest a request may take, body included, in seconds; then it answers 408. Default
+    /// `30`: above the upstream timeout, so a slow lookup still finishes.
+    pub request_timeout_seconds: u64,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`.
     pub rust_log: String,
 }
@@ -102,6 +106,7 @@ impl Default for Settings {
             openweather_timeout_ms: 5000,
             cache_ttl_seconds: 300,
             not_found_ttl_seconds: 60,
+            request_timeout_seconds: 30,
             rust_log: "info".into(),
         }
     }
@@ -145,6 +150,11 @@ impl Settings {
         if self.cache_ttl_seconds == 0 {
             return Err(ConfigError("CACHE_TTL_SECONDS must be at least 1".into()));
         }
+        if self.request_timeout_seconds == 0 {
+            return Err(ConfigError(
+                "REQUEST_TIMEOUT_SECONDS must be at least 1".into(),
+            ));
+        }
         if self.openweather_timeout_ms == 0 {
             return Err(ConfigError(
                 "OPENWEATHER_TIMEOUT_MS must be at least 1".into(),
@@ -169,6 +179,11 @@ impl Settings {
     /// The upstream timeout as a `Duration`.
     pub fn openweather_timeout(&self) -> Duration {
         Duration::from_millis(self.openweather_timeout_ms)
+    }
+
+    /// The whole-request timeout as a `Duration`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_seconds)
     }
 
     /// The cache lifetime as a `Duration`.

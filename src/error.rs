@@ -34,6 +34,10 @@ pub enum ApiError {
     /// 413: the body is over 64 KiB.
     #[error("the request body is larger than {0} bytes")]
     PayloadTooLarge(usize),
+    /// 408: the request (its body, or the work it asked for) took longer than
+    /// `REQUEST_TIMEOUT_SECONDS`.
+    #[error("the request took longer than {0:?}")]
+    RequestTimeout(std::time::Duration),
     /// 415: the body is not `application/json`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -84,6 +88,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed => "method-not-allowed",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
+            ApiError::RequestTimeout(_) => "request-timeout",
             ApiError::UnsupportedMediaType => "unsupported-media-type",
             ApiError::Upstream(err) => match err {
                 UpstreamError::NoApiKey => "no-api-key",
@@ -105,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Upstream(err) => match err {
                 UpstreamError::PlaceNotFound => StatusCode::NOT_FOUND,

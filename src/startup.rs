@@ -4,7 +4,7 @@
 use std::net::TcpListener;
 use std::time::Duration;
 
-use actix_web::dev::Server;
+use actix_web::dev::{Server, Service};
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, HttpServer, ResponseError, web};
@@ -82,7 +82,7 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let server = run(listener, store, lookup)?;
+        let server = run(listener, store, lookup, settings.request_timeout())?;
         Ok(Self { port, server })
     }
 
@@ -102,11 +102,24 @@ fn run(
     listener: TcpListener,
     store: LogStore,
     lookup: WeatherLookup,
+    request_timeout: Duration,
 ) -> Result<Server, StartupError> {
     let store = web::Data::new(store);
     let lookup = web::Data::new(lookup);
     let server = HttpServer::new(move || {
         App::new()
+            // Innermost, so its 408 passes through the logger and the problem+json fallback.
+            // actix-web times out slow headers, not slow bodies: without this a client sending
+            // its body a byte at a time would hold a connection (and its memory) forever.
+            .wrap_fn(move |request, service| {
+                let call = service.call(request);
+                async move {
+                    match tokio::time::timeout(request_timeout, call).await {
+                        Ok(result) => result,
+                        Err(_) => Err(ApiError::RequestTimeout(request_timeout).into()),
+                    }
+                }
+            })
             .wrap(ErrorHandlers::new().default_handler(error::ensure_problem_json))
             .wrap(TracingLogger::default())
             .app_data(store.clone())

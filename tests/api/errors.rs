@@ -1,6 +1,6 @@
 //! Every 4xx and 5xx is RFC 9457 problem+json, including the framework's own errors.
 
-use crate::helpers::{assert_problem, spawn_app};
+use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn an_unknown_route_is_a_404_problem() {
@@ -94,4 +94,34 @@ async fn a_bad_query_string_is_a_400_problem() {
     ] {
         assert_problem(app.get(path).await, 400).await;
     }
+}
+
+#[tokio::test]
+async fn a_body_sent_too_slowly_is_a_408_problem_and_frees_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let app = spawn_app_with(|settings| settings.request_timeout_seconds = 1).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    // Headers promise 100 bytes; only one arrives.
+    stream
+        .write_all(
+            b"POST /api/v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+
+    assert!(read.is_ok(), "the service answered and closed within 5 s");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("application/problem+json"), "{answer}");
+    assert_eq!(app.stored_logs().await, 0);
 }

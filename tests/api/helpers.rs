@@ -51,6 +51,7 @@ pub fn test_settings(upstream: &MockServer) -> Settings {
         openweather_timeout_ms: 1000,
         cache_ttl_seconds: 300,
         not_found_ttl_seconds: 60,
+        request_timeout_seconds: 30,
         rust_log: "info".into(),
     }
 }
