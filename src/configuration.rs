@@ -24,6 +24,9 @@ pub const VARIABLES: &[&str] = &[
     "RUST_LOG",
 ];
 
+/// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
+const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+
 /// The service's configuration. Each field is read from the upper-case environment variable of
 /// the same name (`port` from `PORT`); the default is given on each field.
 #[derive(Clone, Debug, Deserialize)]
@@ -133,9 +136,18 @@ impl Settings {
     ) -> Result<Self, ConfigError> {
         // envy keeps every value a string until the field's type parses it, so a numeric
         // password or key stays text.
-        let vars = vars
+        let vars: Vec<(String, String)> = vars
             .into_iter()
-            .filter(|(name, _)| VARIABLES.contains(&name.as_str()));
+            .filter(|(name, _)| VARIABLES.contains(&name.as_str()))
+            .collect();
+        // The address parser's own message ("invalid IP address syntax") names no variable.
+        if let Some((_, host)) = vars.iter().find(|(name, _)| name == "HOST")
+            && host.parse::<IpAddr>().is_err()
+        {
+            return Err(ConfigError(format!(
+                "HOST must be an IP address such as 0.0.0.0 or ::, not {host:?}"
+            )));
+        }
         let mut settings: Settings =
             envy::from_iter(vars).map_err(|err| ConfigError(err.to_string()))?;
         // `OPENWEATHER_API_KEY=` (as in .env.example) means "no key", not an empty key.
@@ -147,8 +159,29 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.cache_ttl_seconds == 0 {
-            return Err(ConfigError("CACHE_TTL_SECONDS must be at least 1".into()));
+        if !(1..=MAX_CACHE_TTL_SECONDS).contains(&self.cache_ttl_seconds) {
+            return Err(ConfigError(format!(
+                "CACHE_TTL_SECONDS must be between 1 and {MAX_CACHE_TTL_SECONDS} (a day)"
+            )));
+        }
+        // MongoDB's rules for database names (on every platform it runs on).
+        let database = &self.mongodb_database;
+        if database.is_empty()
+            || database.len() > 63
+            || database.contains(['/', '\\', '.', ' ', '"', '$', '\0'])
+        {
+            return Err(ConfigError(format!(
+                "MONGODB_DATABASE must be 1 to 63 characters without / \\ . space \" or $, not {database:?}"
+            )));
+        }
+        if self.redis_key_prefix.is_empty() {
+            return Err(ConfigError("REDIS_KEY_PREFIX must not be empty".into()));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.rust_log).is_err() {
+            return Err(ConfigError(format!(
+                "RUST_LOG is not a log filter (e.g. info or info,weatherlog=debug): {:?}",
+                self.rust_log
+            )));
         }
         if self.request_timeout_seconds == 0 {
             return Err(ConfigError(
@@ -218,8 +251,21 @@ mod tests {
     fn an_invalid_value_names_its_variable() {
         let err = settings_from(&[("PORT", "eighty")]).expect_err("PORT=eighty is refused");
         assert!(err.to_string().contains("PORT"), "{err}");
-        let err = settings_from(&[("CACHE_TTL_SECONDS", "0")]).expect_err("a zero TTL");
-        assert!(err.to_string().contains("CACHE_TTL_SECONDS"), "{err}");
+        for (variable, value) in [
+            ("CACHE_TTL_SECONDS", "0"),
+            ("CACHE_TTL_SECONDS", "99999999999999999"),
+            ("HOST", "localhost"),
+            ("MONGODB_DATABASE", ""),
+            ("MONGODB_DATABASE", "a/b"),
+            ("REDIS_KEY_PREFIX", ""),
+            ("RUST_LOG", "[[[garbage"),
+        ] {
+            let err = settings_from(&[(variable, value)]).expect_err(value);
+            assert!(
+                err.to_string().contains(variable),
+                "{variable}={value:?}: {err}"
+            );
+        }
     }
 
     #[test]
