@@ -19,7 +19,7 @@ async fn main() -> ExitCode {
     match command.as_deref() {
         None | Some("serve") => serve(settings).await,
         Some("healthcheck") => {
-            if healthcheck::check(settings.port).await {
+            if healthcheck::check(&settings).await {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE
