@@ -9,6 +9,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use weatherlog::configuration::VARIABLES;
 
+#[path = "support/cleanup.rs"]
+mod cleanup;
 #[path = "support/tcp_proxy.rs"]
 mod tcp_proxy;
 use tcp_proxy::TcpProxy;
@@ -220,23 +222,10 @@ impl Drop for RunningApi {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        // No request cached anything, so only the database (its indexes) is left to clean up.
-        // Through the real server, not a proxy, and on a thread of its own: the test's runtime
-        // may be shutting down.
-        let uri = required_env("MONGODB_URI");
+        // No request cached anything, so only the database (its indexes) is left to clean up,
+        // through the real server, not the proxy.
         let database = std::mem::take(&mut self.database);
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(async move {
-                if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
-                    let _ = client.database(&database).drop().await;
-                }
-            });
-        })
-        .join();
+        cleanup::remove_test_data(required_env("MONGODB_URI"), database, None);
     }
 }
 

@@ -11,6 +11,8 @@ use weatherlog::startup::Application;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+#[path = "../support/cleanup.rs"]
+mod cleanup;
 #[path = "../support/tcp_proxy.rs"]
 mod tcp_proxy;
 pub use tcp_proxy::TcpProxy;
@@ -215,39 +217,15 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> Value {
 
 impl Drop for TestApp {
     /// Drops the test's database and Redis keys, so a shared MongoDB or Redis is left clean.
-    /// Runs on a thread of its own: the test's runtime may be shutting down.
     fn drop(&mut self) {
         // The real server, not a test's proxy: a proxy's tasks cannot run while this blocks.
         let uri =
             std::env::var("MONGODB_URI").unwrap_or_else(|_| self.settings.mongodb_uri.clone());
-        let database = self.settings.mongodb_database.clone();
-        let redis_url = self.settings.redis_url.expose().to_owned();
-        let pattern = format!("{}:*", self.settings.redis_key_prefix);
-        let cleanup = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime for cleanup");
-            runtime.block_on(async move {
-                if let Ok(client) = mongodb::Client::with_uri_str(&uri).await {
-                    let _ = client.database(&database).drop().await;
-                }
-                if let Ok(client) = redis::Client::open(redis_url)
-                    && let Ok(mut redis) = client.get_multiplexed_async_connection().await
-                {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(&pattern)
-                        .query_async(&mut redis)
-                        .await
-                        .unwrap_or_default();
-                    if !keys.is_empty() {
-                        let _: redis::RedisResult<()> =
-                            redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
-                    }
-                }
-            });
-        });
-        let _ = cleanup.join();
+        let redis = (
+            self.settings.redis_url.expose().to_owned(),
+            format!("{}:*", self.settings.redis_key_prefix),
+        );
+        cleanup::remove_test_data(uri, self.settings.mongodb_database.clone(), Some(redis));
     }
 }
 
