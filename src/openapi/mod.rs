@@ -57,8 +57,9 @@ pub const DOCS_PATH: &str = "/docs/";
     ),
     components(
         // Only `body = …` schemas are collected from the paths; the error responses' body is not.
-        schemas(Problem),
+        schemas(Problem, weather::WeatherResponse),
         responses(
+        weather::WeatherAnswer,
         BadRequest,
         PlaceNotFound,
         LogNotFound,

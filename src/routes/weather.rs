@@ -3,7 +3,7 @@
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::{IntoParams, ToResponse, ToSchema};
 
 use super::{OutputQuery, language};
 use crate::domain::{Language, Place, Units, Weather, city_schema};
@@ -45,9 +45,22 @@ pub struct CityPath {
     pub city: String,
 }
 
+/// 200 of both weather routes: the body and the freshness headers, declared once.
+#[derive(ToResponse)]
+#[response(
+    description = "The current weather, in the requested units.",
+    headers(
+        ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
+        ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
+        ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
+    ),
+    example = json!(examples::weather())
+)]
+pub struct WeatherAnswer(pub WeatherResponse);
+
 /// The current weather in the requested units, and how fresh it is (`cache`).
 #[derive(Serialize, ToSchema)]
-struct WeatherResponse {
+pub struct WeatherResponse {
     #[serde(flatten)]
     weather: Weather,
     cache: CacheInfo,
@@ -70,14 +83,7 @@ struct WeatherResponse {
         WeatherQuery,
     ),
     responses(
-        (status = 200, description = "The current weather, in the requested units.",
-            body = WeatherResponse,
-            headers(
-                ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
-                ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
-                ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
-            ),
-            example = json!(examples::weather())),
+        (status = 200, response = WeatherAnswer),
         (status = 400, response = BadRequest),
         (status = 404, response = PlaceNotFound),
         (status = 502, response = BadGateway),
@@ -109,14 +115,7 @@ pub async fn by_query(
     description = "The same answer as `GET /api/v1/weather?city=…`.",
     params(CityPath, OutputQuery),
     responses(
-        (status = 200, description = "The current weather, in the requested units.",
-            body = WeatherResponse,
-            headers(
-                ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
-                ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
-                ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
-            ),
-            example = json!(examples::weather())),
+        (status = 200, response = WeatherAnswer),
         (status = 400, response = BadRequest),
         (status = 404, response = PlaceNotFound),
         (status = 502, response = BadGateway),
