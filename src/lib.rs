@@ -9,9 +9,11 @@
 //! 6. [`storage`]: the MongoDB log store, its indexes, pagination and stats.
 //! 7. [`startup`]: connecting the stores, the shared state, the route table.
 //! 8. [`error`]: one error type, rendered as problem+json.
-//! 9. [`routes`]: one module per resource.
+//! 9. [`routes`]: one module per resource, with the error responses and examples they share
+//!    for the API document (`routes::responses`, `routes::examples`).
 //! 10. [`healthcheck`]: the container health check command.
-//! 11. [`openapi`]: the OpenAPI document generated from the routes and types, and Swagger UI.
+//! 11. [`openapi`]: assembles the OpenAPI document from the routes and types (nothing below
+//!     it imports it), and serves it with Swagger UI.
 
 pub mod cache;
 pub mod configuration;

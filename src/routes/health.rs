@@ -7,8 +7,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
+use super::examples;
 use crate::lookup::WeatherLookup;
-use crate::openapi::examples;
 use crate::storage::LogStore;
 
 /// How long readiness waits for MongoDB's `ping`.

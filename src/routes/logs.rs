@@ -6,16 +6,17 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::examples;
+use super::responses::{
+    BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
+    ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, nullable,
+};
 use super::{JsonObject, language};
 use crate::domain::{
     Language, LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units, city_schema,
 };
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
-use crate::openapi::{
-    BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
-    ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, examples, nullable,
-};
 use crate::storage::{Cursor, LogFilter, LogStore};
 
 /// Default and largest page size of the list.

@@ -1,8 +1,10 @@
 //! HTTP handlers, one module per resource. Each parses its input into domain types, calls the
 //! lookup or the store, and shapes the JSON answer.
 
+pub mod examples;
 pub mod health;
 pub mod logs;
+pub mod responses;
 pub mod stats;
 pub mod weather;
 

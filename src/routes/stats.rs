@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::examples;
 use super::logs::log_filter;
+use super::responses::{BadRequest, StorageUnavailable};
 use crate::domain::{Units, city_schema};
 use crate::error::ApiError;
-use crate::openapi::{BadRequest, StorageUnavailable, examples};
 use crate::storage::{LogStore, PlaceStats, to_chrono};
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.

@@ -5,13 +5,12 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToResponse, ToSchema};
 
+use super::examples;
+use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable};
 use super::{OutputQuery, language};
 use crate::domain::{Language, Place, Units, Weather, city_schema};
 use crate::error::ApiError;
 use crate::lookup::{CacheInfo, CacheStatus, Lookup, WeatherLookup};
-use crate::openapi::{
-    BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable, examples,
-};
 
 /// Query of `GET /api/v1/weather`: a `city`, or `lat` and `lon`; plus `units` and `lang`.
 ///

@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
 use utoipa::OpenApi;
-use weatherlog::openapi::{ApiDoc, examples};
+use weatherlog::openapi::ApiDoc;
+use weatherlog::routes::examples;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 

@@ -1,0 +1,146 @@
+//! The error responses the routes share, declared once for the API document (its
+//! `components.responses`), and `nullable` for optional body fields.
+//!
+//! They live beside the routes that name them, so a route never imports the module that
+//! assembles the document (`crate::openapi`).
+
+use utoipa::ToResponse;
+use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
+
+use super::examples;
+use crate::error::Problem;
+
+/// Adds `null` to the types a schema accepts: for optional body fields, where `null` counts as
+/// left out.
+pub fn nullable(schema: ObjectBuilder) -> Object {
+    let mut object = schema.build();
+    object.schema_type = match object.schema_type {
+        SchemaType::Type(kind) => SchemaType::from_iter([kind, Type::Null]),
+        SchemaType::Array(mut kinds) => {
+            kinds.push(Type::Null);
+            SchemaType::Array(kinds)
+        }
+        SchemaType::AnyValue => SchemaType::AnyValue,
+    };
+    object
+}
+
+/// 400: bad input.
+#[derive(ToResponse)]
+#[response(
+    description = "Bad input: malformed JSON, an unknown field or parameter, a value out of \
+        range, a malformed id. Nothing was changed.",
+    content_type = "application/problem+json",
+    examples(
+        ("unknown field" = (value = json!(examples::problem(400, "bad-request",
+            "the JSON body is not valid: unknown field `temperature`, expected `note` or `tags` at line 1 column 14")))),
+        ("out of range" = (value = json!(examples::problem(400, "bad-request",
+            "limit must be between 1 and 100")))),
+        ("malformed id" = (value = json!(examples::problem(400, "bad-request",
+            "a log id is 24 hexadecimal digits")))),
+    )
+)]
+pub struct BadRequest(pub Problem);
+
+/// 404: OpenWeatherMap does not know the place.
+#[derive(ToResponse)]
+#[response(
+    description = "OpenWeatherMap does not know this place (remembered for a minute).",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(404, "place-not-found", "OpenWeatherMap does not know this place"))
+)]
+pub struct PlaceNotFound(pub Problem);
+
+/// 404: no log has the id.
+#[derive(ToResponse)]
+#[response(
+    description = "No log has this id.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(404, "not-found", "no log has the id 6b0d3e3965fd0591c5b06a8f"))
+)]
+pub struct LogNotFound(pub Problem);
+
+/// 413: the body is over 64 KiB.
+#[derive(ToResponse)]
+#[response(
+    description = "The request body is larger than 64 KiB.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(413, "payload-too-large", "the request body is larger than 65536 bytes"))
+)]
+pub struct PayloadTooLarge(pub Problem);
+
+/// 415: the body is not JSON.
+#[derive(ToResponse)]
+#[response(
+    description = "The request body is not `application/json`.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(415, "unsupported-media-type",
+        "the request body must be JSON (Content-Type: application/json)"))
+)]
+pub struct UnsupportedMediaType(pub Problem);
+
+/// 502: OpenWeatherMap refused the key or failed.
+#[derive(ToResponse)]
+#[response(
+    description = "OpenWeatherMap rejected the configured API key, or failed.",
+    content_type = "application/problem+json",
+    examples(
+        ("key rejected" = (value = json!(examples::problem(502, "upstream-key-rejected",
+            "OpenWeatherMap rejected the configured API key (a new key can take a while to start working)")))),
+        ("upstream failed" = (value = json!(examples::problem(502, "upstream-failed",
+            "OpenWeatherMap answered with an error; try again shortly")))),
+    )
+)]
+pub struct BadGateway(pub Problem);
+
+/// 503 on weather lookups: no key, or OpenWeatherMap's rate limit.
+#[derive(ToResponse)]
+#[response(
+    description = "No OpenWeatherMap API key is configured, or OpenWeatherMap's rate limit was \
+        reached (then `Retry-After` says when to try again).",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait, when the rate limit was reached.")),
+    examples(
+        ("no API key" = (value = json!(examples::problem(503, "no-api-key",
+            "no OpenWeatherMap API key is configured (set OPENWEATHER_API_KEY)")))),
+        ("rate limited" = (value = json!(examples::problem(503, "upstream-rate-limited",
+            "OpenWeatherMap's rate limit was reached")))),
+    )
+)]
+pub struct WeatherUnavailable(pub Problem);
+
+/// 503 on log reads and writes: MongoDB is unavailable.
+#[derive(ToResponse)]
+#[response(
+    description = "MongoDB is unavailable.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(503, "storage-unavailable", "storage is unavailable; try again shortly"))
+)]
+pub struct StorageUnavailable(pub Problem);
+
+/// 503 on log creation: either of the above.
+#[derive(ToResponse)]
+#[response(
+    description = "No OpenWeatherMap API key is configured, OpenWeatherMap's rate limit was \
+        reached (then `Retry-After` says when to try again), or MongoDB is unavailable.",
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait, when the rate limit was reached.")),
+    examples(
+        ("no API key" = (value = json!(examples::problem(503, "no-api-key",
+            "no OpenWeatherMap API key is configured (set OPENWEATHER_API_KEY)")))),
+        ("rate limited" = (value = json!(examples::problem(503, "upstream-rate-limited",
+            "OpenWeatherMap's rate limit was reached")))),
+        ("storage unavailable" = (value = json!(examples::problem(503, "storage-unavailable",
+            "storage is unavailable; try again shortly")))),
+    )
+)]
+pub struct ServiceUnavailable(pub Problem);
+
+/// 504: OpenWeatherMap did not answer in time.
+#[derive(ToResponse)]
+#[response(
+    description = "OpenWeatherMap did not answer within `OPENWEATHER_TIMEOUT_MS`.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(504, "upstream-timeout", "OpenWeatherMap did not answer within 5s"))
+)]
+pub struct GatewayTimeout(pub Problem);
