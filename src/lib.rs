@@ -6,7 +6,8 @@
 //! 3. [`telemetry`]: logs and request spans.
 //! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
 //! 5. [`cache`] and [`lookup`]: the Redis cache and the cache-aside lookup.
-//! 6. [`storage`]: the MongoDB log store, its indexes, pagination and stats.
+//! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
+//!    its query shapes (filters, cursor pages, the stats pipeline).
 //! 7. [`startup`]: connecting the stores, the shared state, the route table.
 //! 8. [`error`]: one error type, rendered as problem+json.
 //! 9. [`routes`]: one module per resource, with the error responses and examples they share

@@ -4,7 +4,6 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use mongodb::bson::oid::ObjectId;
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
@@ -21,24 +20,33 @@ pub const MAX_TAG_CHARS: usize = 32;
 /// [`LogId::from_str`] as a JSON Schema pattern.
 pub const LOG_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 
-/// A log id: 24 hexadecimal digits at the HTTP edge, a MongoDB `ObjectId` in storage.
+/// A log id: 24 hexadecimal digits at the HTTP edge, the 12 bytes of a MongoDB `ObjectId` in
+/// storage (which converts it; nothing else here knows about BSON).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LogId(pub ObjectId);
+pub struct LogId([u8; 12]);
+
+impl LogId {
+    /// The id's 12 bytes.
+    pub fn bytes(self) -> [u8; 12] {
+        self.0
+    }
+}
 
 impl FromStr for LogId {
     type Err = InvalidInput;
 
     /// Errors: anything but 24 hexadecimal digits.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ObjectId::parse_str(s)
-            .map(LogId)
-            .map_err(|_| InvalidInput::new("a log id is 24 hexadecimal digits"))
+        let mut bytes = [0; 12];
+        hex::decode_to_slice(s, &mut bytes)
+            .map_err(|_| InvalidInput::new("a log id is 24 hexadecimal digits"))?;
+        Ok(LogId(bytes))
     }
 }
 
 impl fmt::Display for LogId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.to_hex())
+        f.write_str(&hex::encode(self.0))
     }
 }
 

@@ -10,7 +10,7 @@ use super::logs::log_filter;
 use super::responses::{BadRequest, StorageUnavailable};
 use crate::domain::{Units, city_schema};
 use crate::error::ApiError;
-use crate::storage::{LogStore, PlaceStats, to_chrono};
+use crate::storage::{LogStore, PlaceStats};
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -128,7 +128,7 @@ fn summarize(place: PlaceStats, units: Units) -> PlaceSummary {
             max: t(place.temperature_max),
         },
         humidity_avg: place.humidity_avg.map(|h| (h * 10.0).round() / 10.0),
-        first_logged_at: to_chrono(place.first_logged_at),
-        last_logged_at: to_chrono(place.last_logged_at),
+        first_logged_at: place.first_logged_at,
+        last_logged_at: place.last_logged_at,
     }
 }

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 use weatherlog::domain::Place;
-use weatherlog::storage::{LogFilter, LogStore};
+use weatherlog::storage::LogFilter;
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 
@@ -261,7 +261,7 @@ pub(crate) async fn assert_scans_an_index(
     filter: &LogFilter,
     mut command: Document,
 ) {
-    let hint = match LogStore::list_query(filter, None).1 {
+    let hint = match filter.list_query(None).1 {
         mongodb::options::Hint::Name(name) => name,
         other => panic!("unexpected hint {other:?}"),
     };
@@ -301,7 +301,7 @@ async fn list_queries_scan_an_index_not_the_collection() {
         },
     ];
     for filter in filters {
-        let query = LogStore::list_query(&filter, None).0;
+        let query = filter.list_query(None).0;
         let find = doc! {
             "find": "logs",
             "filter": query,

@@ -2,7 +2,7 @@
 
 use mongodb::bson::doc;
 use serde_json::Value;
-use weatherlog::storage::{LogFilter, LogStore};
+use weatherlog::storage::LogFilter;
 
 use crate::helpers::{TestApp, assert_problem, spawn_app};
 use crate::list::assert_scans_an_index;
@@ -84,7 +84,7 @@ async fn stats_read_an_index_not_the_collection() {
     ] {
         let aggregate = doc! {
             "aggregate": "logs",
-            "pipeline": LogStore::stats_pipeline(&filter),
+            "pipeline": filter.stats_pipeline(),
             "cursor": {},
         };
         assert_scans_an_index(&app, &filter, aggregate).await;
