@@ -9,7 +9,9 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use serde::Serialize;
+use strum::VariantArray;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaFormat, Type};
 
 use crate::domain::InvalidInput;
 use crate::openweather::UpstreamError;
@@ -18,8 +20,14 @@ use crate::storage::StorageError;
 /// The media type of every error response.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Everything a request can fail with. Each variant has one status code and a safe message;
-/// the underlying cause of a 5xx is logged, never shown.
+/// The detail of a 404 for a URL that no route matches.
+pub const NO_ROUTE: &str = "no route matches this URL";
+/// The detail of a 405.
+pub const NO_SUCH_METHOD: &str = "this route does not support that method";
+
+/// Everything a request can fail with. Each variant has one [`ProblemKind`] (and so one status
+/// code, see [`ApiError::kind`]) and a safe message; the underlying cause of a 5xx is logged,
+/// never shown.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request is malformed (bad query, body or path value).
@@ -29,7 +37,7 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// 405: the route exists, the method does not.
-    #[error("this route does not support that method")]
+    #[error("{}", NO_SUCH_METHOD)]
     MethodNotAllowed,
     /// 413: the body is over 64 KiB.
     #[error("the request body is larger than {0} bytes")]
@@ -41,7 +49,7 @@ pub enum ApiError {
     /// 415: the body is not `application/json`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
-    /// Upstream (OpenWeatherMap) failures, each mapped to its own status below.
+    /// Upstream (OpenWeatherMap) failures, each of its own kind.
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     /// 503: MongoDB failed or is unreachable.
@@ -55,6 +63,87 @@ impl From<InvalidInput> for ApiError {
     }
 }
 
+impl ApiError {
+    /// 404 for a URL that no route matches.
+    pub fn no_route() -> Self {
+        ApiError::NotFound(NO_ROUTE.into())
+    }
+
+    /// The error table: which kind of problem each error is. The status code follows from the
+    /// kind ([`ProblemKind::status`]), so the two can never disagree.
+    pub fn kind(&self) -> ProblemKind {
+        match self {
+            ApiError::BadRequest(_) => ProblemKind::BadRequest,
+            ApiError::NotFound(_) => ProblemKind::NotFound,
+            ApiError::MethodNotAllowed => ProblemKind::MethodNotAllowed,
+            ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
+            ApiError::RequestTimeout(_) => ProblemKind::RequestTimeout,
+            ApiError::UnsupportedMediaType => ProblemKind::UnsupportedMediaType,
+            ApiError::Upstream(err) => match err {
+                UpstreamError::NoApiKey => ProblemKind::NoApiKey,
+                UpstreamError::PlaceNotFound => ProblemKind::PlaceNotFound,
+                UpstreamError::KeyRejected => ProblemKind::UpstreamKeyRejected,
+                UpstreamError::RateLimited { .. } => ProblemKind::UpstreamRateLimited,
+                UpstreamError::Timeout(_) => ProblemKind::UpstreamTimeout,
+                UpstreamError::Failed(_) => ProblemKind::UpstreamFailed,
+            },
+            ApiError::Storage(_) => ProblemKind::StorageUnavailable,
+        }
+    }
+}
+
+/// Every kind of problem the API answers with: the last part of its `type` URI
+/// (`/problems/<kind>`, the variant's name in kebab case) and its status code.
+///
+/// `VARIANTS` lists them all for the API document, which a test checks against the responses it
+/// declares, so a new kind cannot go undocumented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, strum::VariantArray, strum::IntoStaticStr)]
+#[strum(serialize_all = "kebab-case")]
+pub enum ProblemKind {
+    BadRequest,
+    NotFound,
+    PlaceNotFound,
+    MethodNotAllowed,
+    RequestTimeout,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    NoApiKey,
+    UpstreamKeyRejected,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamFailed,
+    StorageUnavailable,
+    /// A failure the service did not foresee (an error from the framework itself).
+    Internal,
+}
+
+impl ProblemKind {
+    /// The status code of this kind of problem.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::NotFound | ProblemKind::PlaceNotFound => StatusCode::NOT_FOUND,
+            ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ProblemKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::UpstreamKeyRejected | ProblemKind::UpstreamFailed => {
+                StatusCode::BAD_GATEWAY
+            }
+            ProblemKind::NoApiKey
+            | ProblemKind::UpstreamRateLimited
+            | ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ProblemKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The `type` URI: `/problems/<kind>`.
+    pub fn type_uri(self) -> String {
+        format!("/problems/{}", <&'static str>::from(self))
+    }
+}
+
 /// An RFC 9457 problem details body, sent as `application/problem+json`.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({
@@ -64,12 +153,9 @@ impl From<InvalidInput> for ApiError {
     "detail": "limit must be between 1 and 100"
 }))]
 pub struct Problem {
-    /// A URI reference naming the kind of problem (`/problems/<kind>`): `bad-request`,
-    /// `not-found`, `place-not-found`, `method-not-allowed`, `payload-too-large`,
-    /// `unsupported-media-type`, `no-api-key`, `upstream-key-rejected`, `upstream-rate-limited`,
-    /// `upstream-timeout`, `upstream-failed`, `storage-unavailable` or `internal`.
+    /// A URI reference naming the kind of problem: `/problems/<kind>`.
     #[serde(rename = "type")]
-    #[schema(format = "uri-reference", pattern = "^/problems/[a-z-]+$")]
+    #[schema(schema_with = problem_types)]
     pub kind: String,
     /// The status code's reason phrase.
     pub title: String,
@@ -80,53 +166,25 @@ pub struct Problem {
     pub detail: String,
 }
 
-impl ApiError {
-    /// A short name for the kind of problem, used as the `type` URI.
-    fn kind(&self) -> &'static str {
-        match self {
-            ApiError::BadRequest(_) => "bad-request",
-            ApiError::NotFound(_) => "not-found",
-            ApiError::MethodNotAllowed => "method-not-allowed",
-            ApiError::PayloadTooLarge(_) => "payload-too-large",
-            ApiError::RequestTimeout(_) => "request-timeout",
-            ApiError::UnsupportedMediaType => "unsupported-media-type",
-            ApiError::Upstream(err) => match err {
-                UpstreamError::NoApiKey => "no-api-key",
-                UpstreamError::PlaceNotFound => "place-not-found",
-                UpstreamError::KeyRejected => "upstream-key-rejected",
-                UpstreamError::RateLimited { .. } => "upstream-rate-limited",
-                UpstreamError::Timeout(_) => "upstream-timeout",
-                UpstreamError::Failed(_) => "upstream-failed",
-            },
-            ApiError::Storage(_) => "storage-unavailable",
-        }
-    }
+/// The `type` of a [`Problem`] in the API document: one of the [`ProblemKind`]s.
+fn problem_types() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::Custom("uri-reference".into())))
+        .description(Some(
+            "A URI reference naming the kind of problem: `/problems/<kind>`.",
+        ))
+        .enum_values(Some(ProblemKind::VARIANTS.iter().map(|k| k.type_uri())))
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            ApiError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Upstream(err) => match err {
-                UpstreamError::PlaceNotFound => StatusCode::NOT_FOUND,
-                UpstreamError::NoApiKey | UpstreamError::RateLimited { .. } => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-                UpstreamError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                UpstreamError::KeyRejected | UpstreamError::Failed(_) => StatusCode::BAD_GATEWAY,
-            },
-            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        self.kind().status()
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
-        if status.is_server_error() {
+        let kind = self.kind();
+        if kind.status().is_server_error() {
             // The full cause chain goes to the log; the user sees the safe message only.
             tracing::error!(error = ?self, "request failed");
         }
@@ -137,7 +195,7 @@ impl ResponseError for ApiError {
             }
             other => other.to_string(),
         };
-        let mut response = problem_response(status, self.kind(), detail);
+        let mut response = problem_response(kind.status(), kind, detail);
         if let ApiError::Upstream(UpstreamError::RateLimited { retry_after_s }) = self {
             response
                 .headers_mut()
@@ -148,9 +206,9 @@ impl ResponseError for ApiError {
 }
 
 /// Builds a problem+json response.
-pub fn problem_response(status: StatusCode, kind: &str, detail: String) -> HttpResponse {
+pub fn problem_response(status: StatusCode, kind: ProblemKind, detail: String) -> HttpResponse {
     let problem = Problem {
-        kind: format!("/problems/{kind}"),
+        kind: kind.type_uri(),
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
@@ -202,23 +260,20 @@ pub fn ensure_problem_json<B: MessageBody + 'static>(
     }
     let status = res.status();
     let (kind, detail) = match status {
-        StatusCode::NOT_FOUND => ("not-found", "no route matches this URL".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "method-not-allowed",
-            "this route does not support that method".to_owned(),
-        ),
+        StatusCode::NOT_FOUND => (ProblemKind::NotFound, NO_ROUTE),
+        StatusCode::METHOD_NOT_ALLOWED => (ProblemKind::MethodNotAllowed, NO_SUCH_METHOD),
         StatusCode::PAYLOAD_TOO_LARGE => (
-            "payload-too-large",
-            "the request body is too large".to_owned(),
+            ProblemKind::PayloadTooLarge,
+            "the request body is too large",
         ),
         status if status.is_server_error() => (
-            "internal",
-            "the service failed to handle this request".to_owned(),
+            ProblemKind::Internal,
+            "the service failed to handle this request",
         ),
-        _ => ("bad-request", "the request could not be handled".to_owned()),
+        _ => (ProblemKind::BadRequest, "the request could not be handled"),
     };
     let (req, _) = res.into_parts();
-    let response = problem_response(status, kind, detail).map_into_boxed_body();
+    let response = problem_response(status, kind, detail.to_owned()).map_into_boxed_body();
     let res = ServiceResponse::new(req, response).map_into_right_body::<B>();
     Ok(ErrorHandlerResponse::Response(res))
 }

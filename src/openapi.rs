@@ -13,15 +13,17 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
-use utoipa::openapi::{OpenApi as Document, RefOr};
+use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::Problem;
 use crate::routes::responses::{
-    BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
-    ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, WeatherUnavailable,
+    BadGateway, BadRequest, GatewayTimeout, Internal, LogNotFound, PayloadTooLarge, PlaceNotFound,
+    RequestTimeout, ServiceUnavailable, StorageUnavailable, UnsupportedMediaType,
+    WeatherUnavailable,
 };
 use crate::routes::{health, logs, stats, weather};
 
@@ -73,9 +75,11 @@ pub const DOCS_PATH: &str = "/docs/";
         StorageUnavailable,
         ServiceUnavailable,
             GatewayTimeout,
+            RequestTimeout,
+            Internal,
         )
     ),
-    modifiers(&FieldRules, &HeaderRules),
+    modifiers(&AnyRouteResponses, &FieldRules, &HeaderRules),
     tags(
         (name = "weather", description = "The current weather at a place, through the cache."),
         (name = "logs", description = "The weather log: create, list, read, update, delete."),
@@ -127,6 +131,38 @@ pub fn swagger_ui() -> SwaggerUi {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))
         .service(swagger_ui());
+}
+
+/// Every operation of the document (the API uses these four methods only).
+fn operations(openapi: &mut Document) -> impl Iterator<Item = &mut Operation> {
+    openapi.paths.paths.values_mut().flat_map(|item| {
+        [
+            item.get.as_mut(),
+            item.post.as_mut(),
+            item.patch.as_mut(),
+            item.delete.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+    })
+}
+
+/// The answers any route can give, whatever it does: 408 from the request timeout, and 500 from
+/// a failure nobody foresaw (`crate::error::ensure_problem_json`). 405 is not among them: it
+/// answers the methods the document does not list, which the description says.
+struct AnyRouteResponses;
+
+impl Modify for AnyRouteResponses {
+    fn modify(&self, openapi: &mut Document) {
+        for operation in operations(openapi) {
+            for (status, name) in [("408", "RequestTimeout"), ("500", "Internal")] {
+                operation
+                    .responses
+                    .responses
+                    .insert(status.into(), RefOr::Ref(Ref::from_response_name(name)));
+            }
+        }
+    }
 }
 
 /// Rules that tie body fields together, which a derived schema cannot say. utoipa's `Object`
@@ -239,20 +275,12 @@ impl HeaderRules {
 
 impl Modify for HeaderRules {
     fn modify(&self, openapi: &mut Document) {
-        for item in openapi.paths.paths.values_mut() {
-            let operations = [
-                &mut item.get,
-                &mut item.post,
-                &mut item.patch,
-                &mut item.delete,
-            ];
-            for operation in operations.into_iter().flatten() {
-                operation
-                    .responses
-                    .responses
-                    .values_mut()
-                    .for_each(Self::apply);
-            }
+        for operation in operations(openapi) {
+            operation
+                .responses
+                .responses
+                .values_mut()
+                .for_each(Self::apply);
         }
         if let Some(components) = openapi.components.as_mut() {
             components.responses.values_mut().for_each(Self::apply);

@@ -134,9 +134,7 @@ fn run(
             .app_data(web::PathConfig::default().error_handler(error::path_error))
             .configure(routes)
             .default_service(web::to(|| async {
-                Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
-                    "no route matches this URL".into(),
-                ))
+                Err::<actix_web::HttpResponse, _>(ApiError::no_route())
             }))
     })
     .shutdown_timeout(SHUTDOWN_TIMEOUT.as_secs())

@@ -144,3 +144,22 @@ pub struct ServiceUnavailable(pub Problem);
     example = json!(examples::problem(504, "upstream-timeout", "OpenWeatherMap did not answer within 5s"))
 )]
 pub struct GatewayTimeout(pub Problem);
+
+/// 408 on any route: the request took longer than `REQUEST_TIMEOUT_SECONDS`.
+#[derive(ToResponse)]
+#[response(
+    description = "The request (its body, or the work it asked for) took longer than \
+        `REQUEST_TIMEOUT_SECONDS`. Nothing was changed.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(408, "request-timeout", "the request took longer than 30s"))
+)]
+pub struct RequestTimeout(pub Problem);
+
+/// 500 on any route: a failure the service did not foresee.
+#[derive(ToResponse)]
+#[response(
+    description = "The service failed in a way it did not foresee; the cause is in its log.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(500, "internal", "the service failed to handle this request"))
+)]
+pub struct Internal(pub Problem);

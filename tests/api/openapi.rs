@@ -4,7 +4,9 @@
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
+use strum::VariantArray;
 use utoipa::OpenApi;
+use weatherlog::error::ProblemKind;
 use weatherlog::openapi::ApiDoc;
 use weatherlog::routes::examples;
 use wiremock::matchers::{method, path, query_param};
@@ -101,6 +103,60 @@ fn every_reference_in_the_document_resolves() {
         assert!(
             document.pointer(pointer).is_some(),
             "{target} does not resolve"
+        );
+    }
+}
+
+/// Every (status, response) pair the document's operations declare, with `$ref`s resolved.
+fn declared_responses(document: &Value) -> Vec<(String, Value)> {
+    let mut found = Vec::new();
+    for item in document["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("a path item").values() {
+            for (status, response) in operation["responses"].as_object().expect("responses") {
+                let response = match response["$ref"].as_str() {
+                    Some(target) => document
+                        .pointer(target.trim_start_matches('#'))
+                        .expect("the reference resolves")
+                        .clone(),
+                    None => response.clone(),
+                };
+                found.push((status.clone(), response));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_problem_kind_is_in_the_document_with_an_example_at_its_status() {
+    let document = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let types = &document["components"]["schemas"]["Problem"]["properties"]["type"]["enum"];
+    let responses = declared_responses(&document);
+
+    for kind in ProblemKind::VARIANTS {
+        let uri = kind.type_uri();
+        assert!(
+            types.as_array().unwrap().contains(&json!(uri)),
+            "{uri} is not among Problem's types"
+        );
+        // 405 answers the methods the document does not list, so no operation can declare it;
+        // the document's description says so instead.
+        if *kind == ProblemKind::MethodNotAllowed {
+            assert!(
+                document["info"]["description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("405")
+            );
+            continue;
+        }
+        let status = kind.status().as_u16().to_string();
+        let quoted = format!("\"{uri}\"");
+        assert!(
+            responses
+                .iter()
+                .any(|(at, response)| *at == status && response.to_string().contains(&quoted)),
+            "no {status} response shows an example of {uri}"
         );
     }
 }
