@@ -241,9 +241,14 @@ pub fn query_error(err: QueryPayloadError, _req: &HttpRequest) -> actix_web::Err
     ApiError::BadRequest(detail).into()
 }
 
-/// Turns a path-segment error into a 400 problem.
+/// Turns a path-segment error into a 400 problem. Path segments deserialize into domain types
+/// (`LogId`, a city), whose messages already say which value is wrong.
 pub fn path_error(err: PathError, _req: &HttpRequest) -> actix_web::Error {
-    ApiError::BadRequest(format!("the URL path is not valid: {err}")).into()
+    let detail = match err {
+        PathError::Deserialize(err) => err.to_string(),
+        other => format!("the URL path is not valid: {other}"),
+    };
+    ApiError::BadRequest(detail).into()
 }
 
 /// Last line of defence: any 4xx or 5xx response that is not problem+json yet (an error from

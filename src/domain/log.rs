@@ -9,7 +9,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::{InvalidInput, WHITE_SPACE, Weather};
+use super::{InvalidInput, Language, Place, WHITE_SPACE, Weather};
 
 /// Longest note, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
@@ -22,8 +22,20 @@ pub const LOG_ID_PATTERN: &str = "^[0-9a-fA-F]{24}$";
 
 /// A log id: 24 hexadecimal digits at the HTTP edge, the 12 bytes of a MongoDB `ObjectId` in
 /// storage (which converts it; nothing else here knows about BSON).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Deserializes from a string through [`LogId::from_str`], so `web::Path<LogId>` hands a handler
+/// a valid id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct LogId([u8; 12]);
+
+impl TryFrom<String> for LogId {
+    type Error = InvalidInput;
+
+    fn try_from(input: String) -> Result<Self, Self::Error> {
+        input.parse()
+    }
+}
 
 impl LogId {
     /// The id's 12 bytes.
@@ -207,6 +219,17 @@ impl TryFrom<LogPatchRequest> for LogPatch {
             tags: request.tags.map(Tags::parse).transpose()?,
         })
     }
+}
+
+/// A checked new log: where to look the weather up, in which language, and the user's note
+/// and tags. Built from the request body with `TryFrom` (in `routes::logs`), which checks
+/// every field before any work is done.
+#[derive(Debug, PartialEq)]
+pub struct NewLog {
+    pub place: Place,
+    pub lang: Language,
+    pub note: Option<Note>,
+    pub tags: Tags,
 }
 
 /// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).

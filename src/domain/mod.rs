@@ -5,9 +5,9 @@ mod place;
 mod units;
 mod weather;
 
-pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, Note, Tags, tag_pattern};
+pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Note, Tags, tag_pattern};
 pub(crate) use place::name_key;
-pub use place::{Language, Place, city_pattern, city_schema};
+pub use place::{Language, Place, city_pattern, city_schema, deserialize_city};
 pub use units::Units;
 pub use weather::{Condition, Location, Measurements, Temperature, Weather, Wind};
 

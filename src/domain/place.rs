@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Deserializer};
 use unicode_normalization::UnicodeNormalization;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
@@ -124,6 +125,13 @@ impl Place {
     }
 }
 
+/// Deserializes a city query through [`Place::city`], for `#[serde(deserialize_with)]` on a
+/// path or query field that holds a city.
+pub fn deserialize_city<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Place, D::Error> {
+    let input = String::deserialize(deserializer)?;
+    Place::city(&input).map_err(serde::de::Error::custom)
+}
+
 /// [`Place::city`]'s rule as a JSON Schema pattern: one to three comma-separated parts, each
 /// with at least one character that is not white space, and no control characters.
 ///
@@ -215,8 +223,20 @@ pub(crate) fn name_key(name: &str) -> String {
 
 /// An OpenWeatherMap language code for the `description` text (`en`, `pt_br`, `zh_cn`, …),
 /// lower case. Default `en`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Deserializes from a string through [`Language::parse`], so a query struct with a
+/// `Language` field hands its handler a valid code.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Language(String);
+
+impl TryFrom<String> for Language {
+    type Error = InvalidInput;
+
+    fn try_from(input: String) -> Result<Self, Self::Error> {
+        Language::parse(&input)
+    }
+}
 
 impl Language {
     /// Accepts two letters, optionally followed by `_` and two more (`pt_br`); case-insensitive.

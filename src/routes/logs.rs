@@ -6,14 +6,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::JsonObject;
 use super::examples;
 use super::responses::{
     BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
     ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, nullable,
 };
-use super::{JsonObject, language};
 use crate::domain::{
-    Language, LogEntry, LogId, LogPatch, LogPatchRequest, Note, Place, Tags, Units, city_schema,
+    InvalidInput, Language, LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Note, Place, Tags,
+    Units, city_schema,
 };
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
@@ -59,6 +60,25 @@ fn nullable_city() -> utoipa::openapi::schema::Object {
     nullable(city_schema())
 }
 
+/// Checks every field of the body, before the upstream call, so bad input costs nothing.
+impl TryFrom<CreateLogRequest> for NewLog {
+    type Error = InvalidInput;
+
+    fn try_from(body: CreateLogRequest) -> Result<Self, Self::Error> {
+        Ok(NewLog {
+            place: Place::from_parts(body.city.as_deref(), body.lat, body.lon)?,
+            note: body.note.map(Note::parse).transpose()?,
+            tags: Tags::parse(body.tags)?,
+            lang: body
+                .lang
+                .as_deref()
+                .map(Language::parse)
+                .transpose()?
+                .unwrap_or_default(),
+        })
+    }
+}
+
 /// Query of `POST`, `GET /{id}` and `PATCH`: only `units` for the answer.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -101,6 +121,39 @@ pub struct ListQuery {
     /// Where the page starts: the `next_cursor` of the previous page, as it was given.
     #[param(example = "MTc5NjAzMDAwOTg5NDo2YjBkM2UzOTY1ZmQwNTkxYzViMDZhOTA")]
     pub cursor: Option<String>,
+}
+
+/// A checked [`ListQuery`]: which logs, how many, from where.
+#[derive(Debug)]
+pub struct ListRequest {
+    pub filter: LogFilter,
+    /// 1 to 100.
+    pub limit: u32,
+    pub cursor: Option<Cursor>,
+}
+
+impl TryFrom<&ListQuery> for ListRequest {
+    type Error = InvalidInput;
+
+    fn try_from(query: &ListQuery) -> Result<Self, Self::Error> {
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(InvalidInput::new(format!(
+                "limit must be between 1 and {MAX_LIMIT}"
+            )));
+        }
+        Ok(ListRequest {
+            cursor: query.cursor.as_deref().map(Cursor::decode).transpose()?,
+            filter: log_filter(
+                query.city.as_deref(),
+                query.from,
+                query.to,
+                query.units,
+                (query.min_temp, query.max_temp),
+            )?,
+            limit,
+        })
+    }
 }
 
 /// A page of logs, newest first; pass `next_cursor` as `cursor` to get the next one (`null` on
@@ -157,14 +210,9 @@ pub async fn create(
     body: web::Json<JsonObject<CreateLogRequest>>,
 ) -> Result<HttpResponse, ApiError> {
     let JsonObject(body) = body.into_inner();
-    // Check everything before the upstream call, so bad input costs nothing.
-    let place = Place::from_parts(body.city.as_deref(), body.lat, body.lon)?;
-    let note = body.note.map(Note::parse).transpose()?;
-    let tags = Tags::parse(body.tags)?;
-    let lang = language(body.lang.as_deref())?;
-
-    let weather = lookup.current(&place, &lang).await?.weather;
-    let entry = store.insert(weather, note, tags).await?;
+    let new_log = NewLog::try_from(body)?;
+    let weather = lookup.current(&new_log.place, &new_log.lang).await?.weather;
+    let entry = store.insert(weather, new_log.note, new_log.tags).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/logs/{}", entry.id)))
         .json(in_units(entry, query.units)))
@@ -200,22 +248,10 @@ pub async fn list(
     store: web::Data<LogStore>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "limit must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    let cursor = query.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let filter = log_filter(
-        query.city.as_deref(),
-        query.from,
-        query.to,
-        query.units,
-        (query.min_temp, query.max_temp),
-    )?;
-    let page = store.list(&filter, limit, cursor).await?;
+    let request = ListRequest::try_from(&*query)?;
+    let page = store
+        .list(&request.filter, request.limit, request.cursor)
+        .await?;
     Ok(HttpResponse::Ok().json(LogPageResponse {
         items: page
             .items
@@ -245,10 +281,10 @@ pub async fn list(
 #[tracing::instrument(name = "GET /api/v1/logs/{id}", skip(store))]
 pub async fn get(
     store: web::Data<LogStore>,
-    id: web::Path<String>,
+    id: web::Path<LogId>,
     query: web::Query<UnitsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LogId = id.parse()?;
+    let id = id.into_inner();
     let entry = store.get(id).await?.ok_or_else(|| not_found(id))?;
     Ok(HttpResponse::Ok().json(in_units(entry, query.units)))
 }
@@ -278,11 +314,11 @@ pub async fn get(
 #[tracing::instrument(name = "PATCH /api/v1/logs/{id}", skip(store))]
 pub async fn update(
     store: web::Data<LogStore>,
-    id: web::Path<String>,
+    id: web::Path<LogId>,
     query: web::Query<UnitsQuery>,
     body: web::Json<JsonObject<LogPatchRequest>>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LogId = id.parse()?;
+    let id = id.into_inner();
     let JsonObject(body) = body.into_inner();
     let patch = LogPatch::try_from(body)?;
     let entry = store
@@ -310,9 +346,9 @@ pub async fn update(
 #[tracing::instrument(name = "DELETE /api/v1/logs/{id}", skip(store))]
 pub async fn delete(
     store: web::Data<LogStore>,
-    id: web::Path<String>,
+    id: web::Path<LogId>,
 ) -> Result<HttpResponse, ApiError> {
-    let id: LogId = id.parse()?;
+    let id = id.into_inner();
     if store.delete(id).await? {
         Ok(HttpResponse::NoContent().finish())
     } else {
@@ -321,29 +357,30 @@ pub async fn delete(
 }
 
 /// Builds a storage filter from query values; temperatures are given in `units`.
+///
+/// Errors: `from` after `to`, a temperature that is not a number, `min_temp` above `max_temp`,
+/// or a malformed city.
 pub(crate) fn log_filter(
     city: Option<&str>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     units: Units,
     (min_temp, max_temp): (Option<f64>, Option<f64>),
-) -> Result<LogFilter, ApiError> {
+) -> Result<LogFilter, InvalidInput> {
     if let (Some(from), Some(to)) = (from, to)
         && from > to
     {
-        return Err(ApiError::BadRequest("from must not be after to".into()));
+        return Err(InvalidInput::new("from must not be after to"));
     }
     for value in [min_temp, max_temp].into_iter().flatten() {
         if !value.is_finite() {
-            return Err(ApiError::BadRequest("temperatures must be numbers".into()));
+            return Err(InvalidInput::new("temperatures must be numbers"));
         }
     }
     if let (Some(min), Some(max)) = (min_temp, max_temp)
         && min > max
     {
-        return Err(ApiError::BadRequest(
-            "min_temp must not be above max_temp".into(),
-        ));
+        return Err(InvalidInput::new("min_temp must not be above max_temp"));
     }
     Ok(LogFilter {
         city: city.map(Place::city).transpose()?,

@@ -16,7 +16,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use utoipa::IntoParams;
 
-use crate::domain::{InvalidInput, Language, Units};
+use crate::domain::{Language, Units};
 
 /// The output options most routes share: `units` (default `metric`) and `lang` (default `en`).
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -28,15 +28,9 @@ pub struct OutputQuery {
     #[param(default = json!("metric"))]
     pub units: Units,
     /// Language of the condition descriptions (`en`, `de`, `pt_br`, …).
+    #[serde(default)]
     #[param(value_type = Option<Language>)]
-    pub lang: Option<String>,
-}
-
-/// Parses an optional `lang` parameter, defaulting to English.
-pub(crate) fn language(lang: Option<&str>) -> Result<Language, InvalidInput> {
-    lang.map(Language::parse)
-        .transpose()
-        .map(Option::unwrap_or_default)
+    pub lang: Language,
 }
 
 /// A JSON request body that must be an object.

@@ -8,9 +8,9 @@ use utoipa::{IntoParams, ToSchema};
 use super::examples;
 use super::logs::log_filter;
 use super::responses::{BadRequest, StorageUnavailable};
-use crate::domain::{Units, city_schema};
+use crate::domain::{InvalidInput, Units, city_schema};
 use crate::error::ApiError;
-use crate::storage::{LogStore, PlaceStats};
+use crate::storage::{LogFilter, LogStore, PlaceStats};
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -31,6 +31,21 @@ pub struct StatsQuery {
     #[serde(default)]
     #[param(default = json!("metric"))]
     pub units: Units,
+}
+
+/// The logs a stats query is about (stats take no temperature filter).
+impl TryFrom<&StatsQuery> for LogFilter {
+    type Error = InvalidInput;
+
+    fn try_from(query: &StatsQuery) -> Result<Self, Self::Error> {
+        log_filter(
+            query.city.as_deref(),
+            query.from,
+            query.to,
+            query.units,
+            (None, None),
+        )
+    }
 }
 
 /// The summary: the overall count, and per place its count, temperatures and humidity.
@@ -93,14 +108,7 @@ pub async fn summary(
     store: web::Data<LogStore>,
     query: web::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let filter = log_filter(
-        query.city.as_deref(),
-        query.from,
-        query.to,
-        query.units,
-        (None, None),
-    )?;
+    let filter = LogFilter::try_from(&*query)?;
     let stats = store.stats(&filter).await?;
     let units = query.units;
     Ok(HttpResponse::Ok().json(StatsResponse {

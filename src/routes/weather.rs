@@ -5,10 +5,10 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToResponse, ToSchema};
 
+use super::OutputQuery;
 use super::examples;
 use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable};
-use super::{OutputQuery, language};
-use crate::domain::{Language, Place, Units, Weather, city_schema};
+use crate::domain::{InvalidInput, Language, Place, Units, Weather, city_schema, deserialize_city};
 use crate::error::ApiError;
 use crate::lookup::{CacheInfo, CacheStatus, Lookup, WeatherLookup};
 
@@ -31,8 +31,18 @@ pub struct WeatherQuery {
     #[param(default = json!("metric"))]
     pub units: Units,
     /// Language of the condition descriptions (`en`, `de`, `pt_br`, …).
+    #[serde(default)]
     #[param(value_type = Option<Language>)]
-    pub lang: Option<String>,
+    pub lang: Language,
+}
+
+/// The place of a weather query: a city, or both coordinates, never both kinds.
+impl TryFrom<&WeatherQuery> for Place {
+    type Error = InvalidInput;
+
+    fn try_from(query: &WeatherQuery) -> Result<Self, Self::Error> {
+        Place::from_parts(query.city.as_deref(), query.lat, query.lon)
+    }
 }
 
 /// Path of `GET /api/v1/weather/{city}`.
@@ -40,8 +50,9 @@ pub struct WeatherQuery {
 #[into_params(parameter_in = Path)]
 pub struct CityPath {
     /// The place by name, e.g. `Warsaw,PL`.
-    #[param(schema_with = city_schema)]
-    pub city: String,
+    #[serde(deserialize_with = "deserialize_city")]
+    #[param(schema_with = city_schema, value_type = String)]
+    pub city: Place,
 }
 
 /// 200 of both weather routes: the body and the freshness headers, declared once.
@@ -95,13 +106,8 @@ pub async fn by_query(
     lookup: web::Data<WeatherLookup>,
     query: web::Query<WeatherQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.into_inner();
-    let place = Place::from_parts(query.city.as_deref(), query.lat, query.lon)?;
-    let output = OutputQuery {
-        units: query.units,
-        lang: query.lang,
-    };
-    respond(&lookup, place, output).await
+    let place = Place::try_from(&*query)?;
+    respond(&lookup, &place, query.units, &query.lang).await
 }
 
 /// `GET /api/v1/weather/{city}`, e.g. `/api/v1/weather/London,GB`.
@@ -128,17 +134,16 @@ pub async fn by_path(
     path: web::Path<CityPath>,
     query: web::Query<OutputQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let place = Place::city(&path.city)?;
-    respond(&lookup, place, query.into_inner()).await
+    respond(&lookup, &path.city, query.units, &query.lang).await
 }
 
 async fn respond(
     lookup: &WeatherLookup,
-    place: Place,
-    output: OutputQuery,
+    place: &Place,
+    units: Units,
+    lang: &Language,
 ) -> Result<HttpResponse, ApiError> {
-    let lang = language(output.lang.as_deref())?;
-    let Lookup { weather, cache } = lookup.current(&place, &lang).await?;
+    let Lookup { weather, cache } = lookup.current(place, lang).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             "X-Cache",
@@ -152,7 +157,7 @@ async fn respond(
             cache.ttl_s as u32,
         )]))
         .json(WeatherResponse {
-            weather: weather.in_units(output.units),
+            weather: weather.in_units(units),
             cache,
         }))
 }
