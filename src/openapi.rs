@@ -9,7 +9,7 @@
 
 use std::sync::LazyLock;
 
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
@@ -25,10 +25,10 @@ use crate::routes::responses::{
     RequestTimeout, ServiceUnavailable, StorageUnavailable, UnsupportedMediaType,
     WeatherUnavailable,
 };
-use crate::routes::{health, logs, stats, weather};
+use crate::routes::{Endpoint, health, logs, stats, weather};
 
 /// Where the document is served.
-pub const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
+const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
 /// Where Swagger UI is served (`/docs` redirects here).
 pub const DOCS_PATH: &str = "/docs/";
 
@@ -97,10 +97,10 @@ static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
         .expect("the API document serializes")
 });
 
-/// `GET /api/v1/openapi.json`: this document.
+/// Serves this document.
 #[utoipa::path(
     get,
-    path = "/api/v1/openapi.json",
+    path = DOCUMENT_PATH,
     operation_id = "get_openapi",
     tag = "meta",
     summary = "This OpenAPI 3.1 document",
@@ -127,8 +127,13 @@ pub fn swagger_ui() -> SwaggerUi {
     SwaggerUi::new("/docs/{_:.*}").config(Config::new([DOCUMENT_PATH]))
 }
 
-/// Registers the document, `/docs` and Swagger UI; called from the route table.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The document's own route (it describes itself).
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::new(Method::GET, DOCUMENT_PATH, document)]
+}
+
+/// Registers `/docs` and Swagger UI, which show the document and are not part of it.
+pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/docs").route(web::get().to(docs_redirect)))
         .service(swagger_ui());
 }

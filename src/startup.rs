@@ -5,9 +5,8 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use actix_web::dev::{Server, Service};
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::middleware::ErrorHandlers;
-use actix_web::{App, HttpServer, ResponseError, web};
+use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
 use crate::cache::WeatherCache;
@@ -16,7 +15,7 @@ use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
-use crate::routes::{health, logs, stats, weather};
+use crate::routes;
 use crate::storage::LogStore;
 
 /// Largest request body we read: 64 KiB (a log is far smaller).
@@ -147,65 +146,18 @@ fn run(
     Ok(server)
 }
 
-/// The route table. Each resource answers 405 (as problem+json) to a method it lacks, with an
-/// `Allow` header listing the ones it has (RFC 9110 requires it). Every route here is in the
-/// API document (`crate::openapi::ApiDoc`), which `tests/api/openapi.rs` checks; `/docs` is
-/// the document's viewer, not part of the API.
+/// The route table: every resource module's endpoints and the API document's, one resource
+/// per path with a 405 and `Allow` for the methods it lacks (`routes::register`), plus Swagger
+/// UI at `/docs`, which shows the document and is not part of it.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    let method_not_allowed = |allow: &'static str| {
-        web::to(move || async move {
-            let mut response = ApiError::MethodNotAllowed.error_response();
-            response
-                .headers_mut()
-                .insert(header::ALLOW, HeaderValue::from_static(allow));
-            response
-        })
-    };
-    cfg.service(
-        web::resource("/health/live")
-            .route(web::get().to(health::live))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::resource("/health/ready")
-            .route(web::get().to(health::ready))
-            .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::scope("/api/v1")
-            .service(
-                web::resource("/weather")
-                    .route(web::get().to(weather::by_query))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/weather/{city}")
-                    .route(web::get().to(weather::by_path))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/logs")
-                    .route(web::get().to(logs::list))
-                    .route(web::post().to(logs::create))
-                    .default_service(method_not_allowed("GET, POST")),
-            )
-            .service(
-                web::resource("/logs/{id}")
-                    .route(web::get().to(logs::get))
-                    .route(web::patch().to(logs::update))
-                    .route(web::delete().to(logs::delete))
-                    .default_service(method_not_allowed("GET, PATCH, DELETE")),
-            )
-            .service(
-                web::resource("/stats")
-                    .route(web::get().to(stats::summary))
-                    .default_service(method_not_allowed("GET")),
-            )
-            .service(
-                web::resource("/openapi.json")
-                    .route(web::get().to(openapi::document))
-                    .default_service(method_not_allowed("GET")),
-            ),
-    )
-    .configure(openapi::routes);
+    routes::register(cfg, endpoints());
+    openapi::configure(cfg);
+}
+
+/// Every endpoint of the API. Each is in the API document (`crate::openapi::ApiDoc`), which
+/// `tests/api/openapi.rs` checks against this list and against the running app.
+pub fn endpoints() -> Vec<routes::Endpoint> {
+    let mut endpoints = routes::endpoints();
+    endpoints.extend(openapi::endpoints());
+    endpoints
 }

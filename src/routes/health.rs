@@ -2,22 +2,36 @@
 
 use std::time::Duration;
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
-use super::examples;
+use super::{Endpoint, examples};
 use crate::lookup::WeatherLookup;
 use crate::storage::LogStore;
+
+/// Liveness.
+const LIVE: &str = "/health/live";
+/// Readiness.
+const READY: &str = "/health/ready";
+
+/// The routes of this resource.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::GET, LIVE, live),
+        Endpoint::new(Method::GET, READY, ready),
+    ]
+}
 
 /// How long readiness waits for MongoDB's `ping`.
 const MONGODB_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// `GET /health/live`: the process is up and serving. Always 200 `{"status":"ok"}`.
+/// Liveness: the process is up and serving. Always 200 `{"status":"ok"}`.
 #[utoipa::path(
     get,
-    path = "/health/live",
+    path = LIVE,
     operation_id = "health_live",
     tag = "health",
     summary = "Liveness: the process answers",
@@ -104,13 +118,13 @@ impl Check {
     }
 }
 
-/// `GET /health/ready`: pings MongoDB and Redis, both at once, with short timeouts.
+/// Readiness: pings MongoDB and Redis, both at once, with short timeouts.
 ///
 /// 200 `ok` when both answer; 200 `degraded` when only Redis is down (lookups still work,
 /// uncached); 503 `down` when MongoDB is down (no log can be read or written).
 #[utoipa::path(
     get,
-    path = "/health/ready",
+    path = READY,
     operation_id = "health_ready",
     tag = "health",
     summary = "Readiness: MongoDB and Redis answer",

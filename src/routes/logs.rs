@@ -1,17 +1,16 @@
 //! The weather log: `POST`, `GET` (list and one), `PATCH` and `DELETE` under `/api/v1/logs`.
 
-use actix_web::http::header;
+use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::JsonObject;
-use super::examples;
 use super::responses::{
     BadGateway, BadRequest, GatewayTimeout, LogNotFound, PayloadTooLarge, PlaceNotFound,
     ServiceUnavailable, StorageUnavailable, UnsupportedMediaType, nullable,
 };
+use super::{Endpoint, JsonObject, examples};
 use crate::domain::{
     InvalidInput, Language, LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Note, Place, Tags,
     Units, city_schema,
@@ -19,6 +18,22 @@ use crate::domain::{
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
 use crate::storage::{Cursor, LogFilter, LogStore};
+
+/// One log.
+const LOG: &str = "/api/v1/logs/{id}";
+/// The log collection.
+const LOGS: &str = "/api/v1/logs";
+
+/// The routes of this resource.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::GET, LOGS, list),
+        Endpoint::new(Method::POST, LOGS, create),
+        Endpoint::new(Method::GET, LOG, get),
+        Endpoint::new(Method::PATCH, LOG, update),
+        Endpoint::new(Method::DELETE, LOG, delete),
+    ]
+}
 
 /// Default and largest page size of the list.
 const DEFAULT_LIMIT: u32 = 20;
@@ -166,11 +181,11 @@ struct LogPageResponse {
     next_cursor: Option<String>,
 }
 
-/// `POST /api/v1/logs`: looks the weather up (through the cache) and stores it as a new log.
-/// 201 with `Location: /api/v1/logs/{id}`.
+/// Creates a log: looks the weather up (through the cache) and stores it with the note and
+/// tags. 201 with a `Location` header naming the new log.
 #[utoipa::path(
     post,
-    path = "/api/v1/logs",
+    path = LOGS,
     operation_id = "create_log",
     tag = "logs",
     summary = "Log the current weather at a place, with a note and tags",
@@ -202,7 +217,7 @@ struct LogPageResponse {
         (status = 504, response = GatewayTimeout),
     )
 )]
-#[tracing::instrument(name = "POST /api/v1/logs", skip(lookup, store))]
+#[tracing::instrument(name = "logs.create", skip(lookup, store))]
 pub async fn create(
     lookup: web::Data<WeatherLookup>,
     store: web::Data<LogStore>,
@@ -218,10 +233,10 @@ pub async fn create(
         .json(in_units(entry, query.units)))
 }
 
-/// `GET /api/v1/logs`: newest first, filtered, one page at a time.
+/// Lists logs newest first, filtered, one page at a time.
 #[utoipa::path(
     get,
-    path = "/api/v1/logs",
+    path = LOGS,
     operation_id = "list_logs",
     tag = "logs",
     summary = "List logs, newest first, filtered, one page at a time",
@@ -243,7 +258,7 @@ pub async fn create(
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "GET /api/v1/logs", skip(store))]
+#[tracing::instrument(name = "logs.list", skip(store))]
 pub async fn list(
     store: web::Data<LogStore>,
     query: web::Query<ListQuery>,
@@ -262,10 +277,10 @@ pub async fn list(
     }))
 }
 
-/// `GET /api/v1/logs/{id}`.
+/// Reads one log.
 #[utoipa::path(
     get,
-    path = "/api/v1/logs/{id}",
+    path = LOG,
     operation_id = "get_log",
     tag = "logs",
     summary = "One log",
@@ -278,7 +293,7 @@ pub async fn list(
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "GET /api/v1/logs/{id}", skip(store))]
+#[tracing::instrument(name = "logs.get", skip(store))]
 pub async fn get(
     store: web::Data<LogStore>,
     id: web::Path<LogId>,
@@ -289,10 +304,10 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(in_units(entry, query.units)))
 }
 
-/// `PATCH /api/v1/logs/{id}`: changes `note` and/or `tags`, nothing else.
+/// Changes a log's `note` and/or `tags`, nothing else.
 #[utoipa::path(
     patch,
-    path = "/api/v1/logs/{id}",
+    path = LOG,
     operation_id = "update_log",
     tag = "logs",
     summary = "Change a log's note or tags (nothing else)",
@@ -311,7 +326,7 @@ pub async fn get(
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "PATCH /api/v1/logs/{id}", skip(store))]
+#[tracing::instrument(name = "logs.update", skip(store))]
 pub async fn update(
     store: web::Data<LogStore>,
     id: web::Path<LogId>,
@@ -328,10 +343,10 @@ pub async fn update(
     Ok(HttpResponse::Ok().json(in_units(entry, query.units)))
 }
 
-/// `DELETE /api/v1/logs/{id}`: 204, or 404 when there is no such log.
+/// Deletes a log: 204, or 404 when there is no such log.
 #[utoipa::path(
     delete,
-    path = "/api/v1/logs/{id}",
+    path = LOG,
     operation_id = "delete_log",
     tag = "logs",
     summary = "Delete a log",
@@ -343,7 +358,7 @@ pub async fn update(
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "DELETE /api/v1/logs/{id}", skip(store))]
+#[tracing::instrument(name = "logs.delete", skip(store))]
 pub async fn delete(
     store: web::Data<LogStore>,
     id: web::Path<LogId>,

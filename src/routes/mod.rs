@@ -1,5 +1,6 @@
-//! HTTP handlers, one module per resource. Each parses its input into domain types, calls the
-//! lookup or the store, and shapes the JSON answer.
+//! HTTP handlers, one module per resource. Each module lists its routes ([`Endpoint`]s, each
+//! path written once, as a constant its `#[utoipa::path]` shares); each handler receives valid
+//! domain types from its extractors, calls the lookup or the store, and shapes the JSON answer.
 
 pub mod examples;
 pub mod health;
@@ -11,12 +12,83 @@ pub mod weather;
 use std::fmt;
 use std::marker::PhantomData;
 
+use actix_web::http::Method;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{FromRequest, Handler, Responder, ResponseError, Route, web};
+
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use utoipa::IntoParams;
 
 use crate::domain::{Language, Units};
+use crate::error::ApiError;
+
+/// One route of the API: a method on a path, and the handler that answers it.
+pub struct Endpoint {
+    pub method: Method,
+    /// The path pattern, as in the API document (`/api/v1/logs/{id}`).
+    pub path: &'static str,
+    route: Route,
+}
+
+impl Endpoint {
+    /// `handler` answers `method` requests to `path`.
+    pub fn new<F, Args>(method: Method, path: &'static str, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        Endpoint {
+            route: web::method(method.clone()).to(handler),
+            method,
+            path,
+        }
+    }
+}
+
+/// The endpoints of every resource module.
+pub fn endpoints() -> Vec<Endpoint> {
+    [
+        health::endpoints(),
+        weather::endpoints(),
+        logs::endpoints(),
+        stats::endpoints(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Registers one resource per path of `endpoints`. A method the path lacks answers 405 (as
+/// problem+json) with an `Allow` header listing the ones it has (RFC 9110 requires it), derived
+/// from the same list, so it cannot drift from the routes.
+pub fn register(cfg: &mut web::ServiceConfig, endpoints: Vec<Endpoint>) {
+    let mut paths: Vec<(&'static str, Vec<Endpoint>)> = Vec::new();
+    for endpoint in endpoints {
+        match paths.iter_mut().find(|(path, _)| *path == endpoint.path) {
+            Some((_, group)) => group.push(endpoint),
+            None => paths.push((endpoint.path, vec![endpoint])),
+        }
+    }
+    for (path, group) in paths {
+        let allow: Vec<&str> = group.iter().map(|e| e.method.as_str()).collect();
+        let allow = HeaderValue::from_str(&allow.join(", ")).expect("method names are ASCII");
+        let resource = group
+            .into_iter()
+            .fold(web::resource(path), |resource, e| resource.route(e.route))
+            .default_service(web::to(move || {
+                let allow = allow.clone();
+                async move {
+                    let mut response = ApiError::MethodNotAllowed.error_response();
+                    response.headers_mut().insert(header::ALLOW, allow);
+                    response
+                }
+            }));
+        cfg.service(resource);
+    }
+}
 
 /// The output options most routes share: `units` (default `metric`) and `lang` (default `en`).
 #[derive(Debug, Default, Deserialize, IntoParams)]

@@ -1,16 +1,25 @@
 //! Summary of the log: `GET /api/v1/stats`.
 
+use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::examples;
 use super::logs::log_filter;
 use super::responses::{BadRequest, StorageUnavailable};
+use super::{Endpoint, examples};
 use crate::domain::{InvalidInput, Units, city_schema};
 use crate::error::ApiError;
 use crate::storage::{LogFilter, LogStore, PlaceStats};
+
+/// The summary of the log.
+const STATS: &str = "/api/v1/stats";
+
+/// The routes of this resource.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![Endpoint::new(Method::GET, STATS, summary)]
+}
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -86,10 +95,10 @@ struct TemperatureSummary {
     max: f64,
 }
 
-/// `GET /api/v1/stats`: computed by MongoDB in one aggregation (see `LogStore::stats`).
+/// Summarizes the log per place, computed by MongoDB in one aggregation (`LogStore::stats`).
 #[utoipa::path(
     get,
-    path = "/api/v1/stats",
+    path = STATS,
     operation_id = "get_stats",
     tag = "stats",
     summary = "Summarize the logs per place",
@@ -103,7 +112,7 @@ struct TemperatureSummary {
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "GET /api/v1/stats", skip(store))]
+#[tracing::instrument(name = "stats.summary", skip(store))]
 pub async fn summary(
     store: web::Data<LogStore>,
     query: web::Query<StatsQuery>,

@@ -1,16 +1,29 @@
 //! Current weather: `GET /api/v1/weather?city=…` (or `?lat=…&lon=…`) and `GET /api/v1/weather/{city}`.
 
+use actix_web::http::Method;
 use actix_web::http::header::{self, CacheControl, CacheDirective};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToResponse, ToSchema};
 
-use super::OutputQuery;
-use super::examples;
 use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable};
+use super::{Endpoint, OutputQuery, examples};
 use crate::domain::{InvalidInput, Language, Place, Units, Weather, city_schema, deserialize_city};
 use crate::error::ApiError;
 use crate::lookup::{CacheInfo, CacheStatus, Lookup, WeatherLookup};
+
+/// The current weather at a place given in the query.
+const WEATHER: &str = "/api/v1/weather";
+/// The current weather at a city named in the path.
+const WEATHER_BY_CITY: &str = "/api/v1/weather/{city}";
+
+/// The routes of this resource.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        Endpoint::new(Method::GET, WEATHER, by_query),
+        Endpoint::new(Method::GET, WEATHER_BY_CITY, by_path),
+    ]
+}
 
 /// Query of `GET /api/v1/weather`: a `city`, or `lat` and `lon`; plus `units` and `lang`.
 ///
@@ -76,10 +89,10 @@ pub struct WeatherResponse {
     cache: CacheInfo,
 }
 
-/// `GET /api/v1/weather?city=London,GB` or `?lat=51.51&lon=-0.13`.
+/// The weather at a place given in the query: `?city=London,GB` or `?lat=51.51&lon=-0.13`.
 #[utoipa::path(
     get,
-    path = "/api/v1/weather",
+    path = WEATHER,
     operation_id = "get_weather",
     tag = "weather",
     summary = "The current weather at a place given by name or coordinates",
@@ -101,7 +114,7 @@ pub struct WeatherResponse {
         (status = 504, response = GatewayTimeout),
     )
 )]
-#[tracing::instrument(name = "GET /api/v1/weather", skip(lookup))]
+#[tracing::instrument(name = "weather.by_query", skip(lookup))]
 pub async fn by_query(
     lookup: web::Data<WeatherLookup>,
     query: web::Query<WeatherQuery>,
@@ -110,10 +123,10 @@ pub async fn by_query(
     respond(&lookup, &place, query.units, &query.lang).await
 }
 
-/// `GET /api/v1/weather/{city}`, e.g. `/api/v1/weather/London,GB`.
+/// The weather at a city named in the path, e.g. `London,GB`.
 #[utoipa::path(
     get,
-    path = "/api/v1/weather/{city}",
+    path = WEATHER_BY_CITY,
     operation_id = "get_weather_by_city",
     tag = "weather",
     summary = "The current weather at a place given by name, in the path",
@@ -128,7 +141,7 @@ pub async fn by_query(
         (status = 504, response = GatewayTimeout),
     )
 )]
-#[tracing::instrument(name = "GET /api/v1/weather/{city}", skip(lookup))]
+#[tracing::instrument(name = "weather.by_path", skip(lookup))]
 pub async fn by_path(
     lookup: web::Data<WeatherLookup>,
     path: web::Path<CityPath>,

@@ -1,5 +1,6 @@
-//! The API document: the committed `docs/openapi.json` is the generated one, every route of the
-//! route table is in it, and `/docs` serves Swagger UI from the binary.
+//! The API document: the committed `docs/openapi.json` is the generated one, every route the
+//! app registers is in it (and the running app answers each), and `/docs` serves Swagger UI
+//! from the binary.
 
 use std::collections::BTreeSet;
 
@@ -16,7 +17,7 @@ use crate::helpers::{UPSTREAM_PATH, fixture, spawn_app};
 
 /// The committed copy of the document, relative to the crate root.
 const COMMITTED: &str = "docs/openapi.json";
-/// The methods a route table entry can have, as `web::<method>()` names them.
+/// The methods an operation of the document can have.
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 fn committed_path() -> std::path::PathBuf {
@@ -161,61 +162,15 @@ fn every_problem_kind_is_in_the_document_with_an_example_at_its_status() {
     }
 }
 
-/// One route of the route table: its method (`get`, …) and path with `{parameters}`.
+/// One route: its method (`get`, …) and path with `{parameters}`.
 type Route = (String, String);
 
-/// The route table as `startup::routes` writes it: every `.route(web::<method>()…)` of every
-/// `web::resource("…")`, prefixed by the `web::scope("…")`s around it.
-///
-/// actix-web cannot list its routes, so this reads the source. The next test checks the live
-/// application against what it finds, so a table written in another style fails loudly
-/// instead of being skipped.
+/// The routes the application registers, as `startup::endpoints` lists them.
 fn route_table() -> BTreeSet<Route> {
-    let source = include_str!("../../src/startup.rs");
-    let signature = source
-        .find("pub fn routes(")
-        .expect("startup.rs has pub fn routes");
-    let start = signature + source[signature..].find('{').expect("a function body");
-    let body = &source[start..];
-    let string_at = |i: usize| -> String {
-        let rest = &body[i..];
-        let open = rest.find('"').expect("a string literal") + 1;
-        let close = rest[open..].find('"').expect("a closed string literal");
-        rest[open..open + close].to_owned()
-    };
-
-    let mut routes = BTreeSet::new();
-    let mut depth = 0usize;
-    let mut scopes: Vec<(String, usize)> = Vec::new();
-    let mut resource = String::new();
-    let mut i = 0;
-    while i < body.len() {
-        let rest = &body[i..];
-        if rest.starts_with("web::scope(") {
-            scopes.push((string_at(i), depth));
-        } else if rest.starts_with("web::resource(") {
-            let prefix: String = scopes.iter().map(|(p, _)| p.as_str()).collect();
-            resource = prefix + &string_at(i);
-        } else if let Some(method) = METHODS
-            .iter()
-            .find(|m| rest.starts_with(&format!("web::{m}()")))
-        {
-            routes.insert(((*method).to_owned(), resource.clone()));
-        }
-        match body.as_bytes()[i] {
-            b'(' | b'{' => depth += 1,
-            b')' | b'}' => {
-                depth -= 1;
-                scopes.retain(|(_, at)| *at <= depth);
-                if depth == 0 {
-                    break; // the end of `routes`
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    routes
+    weatherlog::startup::endpoints()
+        .iter()
+        .map(|e| (e.method.as_str().to_lowercase(), e.path.to_owned()))
+        .collect()
 }
 
 /// The operations of the document, as (method, path).
@@ -238,15 +193,14 @@ fn concrete(path: &str) -> String {
         .replace("{id}", "6b0d3e3965fd0591c5b06a8f")
 }
 
-#[tokio::test]
-async fn every_route_in_the_route_table_is_in_the_document_and_nothing_else() {
-    let app = spawn_app().await;
+#[test]
+fn every_route_the_app_registers_is_in_the_document_and_nothing_else() {
     let document = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
 
     let table = route_table();
     let operations = documented(&document);
 
-    assert!(table.len() >= 11, "the route table was read: {table:?}");
+    assert!(table.len() >= 11, "the route table: {table:?}");
     let undocumented: Vec<_> = table.difference(&operations).collect();
     assert!(
         undocumented.is_empty(),
@@ -257,9 +211,37 @@ async fn every_route_in_the_route_table_is_in_the_document_and_nothing_else() {
         unrouted.is_empty(),
         "documented operations with no route: {unrouted:?}"
     );
+}
 
-    // Every documented path answers exactly its documented methods: any other gets a 405
-    // whose Allow header lists them (so no route is missing from the table as read above).
+#[tokio::test]
+async fn the_running_app_answers_each_documented_method_and_405s_the_others() {
+    let app = spawn_app().await;
+    let document = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let operations = documented(&document);
+    let send = |method: &str, path: &str| {
+        app.http
+            .request(
+                method.parse().unwrap(),
+                format!("{}{}", app.address, concrete(path)),
+            )
+            .send()
+    };
+
+    // Every documented operation reaches a handler: it may refuse the request (no body, no such
+    // log), but not as an unknown route or an unknown method.
+    for (method, path) in &operations {
+        let response = send(&method.to_uppercase(), path).await.expect("sent");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_ne!(status, 405, "{method} {path}");
+        assert!(
+            !body.contains(weatherlog::error::NO_ROUTE),
+            "{method} {path} matched no route"
+        );
+    }
+
+    // Every documented path answers any other method with a 405 whose Allow header lists
+    // exactly its documented methods.
     let paths: BTreeSet<&String> = operations.iter().map(|(_, path)| path).collect();
     for path in paths {
         let mut allowed: Vec<String> = ["get", "post", "patch", "delete"]
@@ -269,15 +251,7 @@ async fn every_route_in_the_route_table_is_in_the_document_and_nothing_else() {
             .collect();
         allowed.sort();
         for method in ["PUT", "TRACE", "OPTIONS", "HEAD"] {
-            let response = app
-                .http
-                .request(
-                    method.parse().unwrap(),
-                    format!("{}{}", app.address, concrete(path)),
-                )
-                .send()
-                .await
-                .expect("the request is sent");
+            let response = send(method, path).await.expect("sent");
             assert_eq!(response.status(), 405, "{method} {path}");
             let allow = response.headers()["allow"].to_str().unwrap().to_owned();
             let mut advertised: Vec<String> =
