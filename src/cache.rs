@@ -74,8 +74,9 @@ impl WeatherCache {
     /// The Redis key for a place and language.
     pub fn key(&self, place: &Place, lang: &Language) -> String {
         format!(
-            "{}:{SCHEMA_VERSION}:weather:{place}:{}",
+            "{}:{SCHEMA_VERSION}:weather:{}:{}",
             self.prefix,
+            place.cache_key(),
             lang.as_str()
         )
     }

@@ -1,20 +1,29 @@
 //! weatherlog: current weather with a five-minute Redis cache, and a weather log in MongoDB.
 //!
-//! Code tour, in the order the commit history builds it:
-//! 1. [`domain`]: the validated input types and our weather schema.
+//! Code tour, from the values inward to the app that wires them:
+//! 1. [`domain`]: the validated types: a `Place` (and its `cache_key`), `Units`, `Language`, our
+//!    `Weather` schema, and the weather log's entries (`domain::weather_log`).
 //! 2. [`configuration`]: the settings, read from the environment.
 //! 3. [`telemetry`]: logs and request spans.
-//! 4. [`openweather`]: the upstream client, mapping its wire format into [`domain::Weather`].
-//! 5. [`cache`] and [`lookup`]: the Redis cache and the cache-aside lookup.
+//! 4. [`openweather`]: the upstream client; `OpenWeatherClient::fetch_current` always calls
+//!    OpenWeatherMap and maps its wire format into [`domain::Weather`].
+//! 5. [`cache`] and [`lookup`]: the Redis cache, and `WeatherLookup::look_up`, which answers
+//!    from the cache and fetches only on a miss (cache-aside).
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
 //!    its query shapes (filters, cursor pages, the stats pipeline).
-//! 7. [`startup`]: connecting the stores, the shared state, the route table.
-//! 8. [`error`]: one error type, rendered as problem+json.
-//! 9. [`routes`]: one module per resource, with the error responses and examples they share
-//!    for the API document (`routes::responses`, `routes::examples`).
-//! 10. [`healthcheck`]: the container health check command.
-//! 11. [`openapi`]: assembles the OpenAPI document from the routes and types (nothing below
-//!     it imports it), and serves it with Swagger UI.
+//! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
+//! 8. [`routes`]: one module per resource, each listing its endpoints; extractors hand the
+//!    handlers valid domain values. Beside them, the error responses and examples the API
+//!    document shows (`routes::responses`, `routes::examples`).
+//! 9. [`openapi`]: assembles the OpenAPI document from the routes and types (nothing below
+//!    it imports it), and serves it with Swagger UI.
+//! 10. [`startup`]: connects the stores, builds the shared state once, and registers every
+//!     module's endpoints.
+//! 11. [`healthcheck`]: the container health check command.
+//!
+//! Each module either speaks HTTP (`routes`, `openapi`, `error`, `startup`) or talks to one
+//! store or upstream (`cache`, `storage`, `openweather`); `lookup` joins the cache and the
+//! upstream and knows no HTTP.
 
 pub mod cache;
 pub mod configuration;

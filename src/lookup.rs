@@ -31,7 +31,7 @@ pub struct CacheInfo {
 
 /// A looked-up weather report (metric units) and its freshness.
 #[derive(Debug)]
-pub struct Lookup {
+pub struct LookedUpWeather {
     pub weather: Weather,
     pub cache: CacheInfo,
 }
@@ -65,8 +65,12 @@ impl WeatherLookup {
     /// A miss asks upstream and stores the answer for the TTL. "Place not found" is stored too,
     /// briefly, and still answers [`UpstreamError::PlaceNotFound`]; other upstream errors are
     /// never cached. Redis being down makes every lookup a miss, nothing worse.
-    #[tracing::instrument(name = "lookup.current", skip(self))]
-    pub async fn current(&self, place: &Place, lang: &Language) -> Result<Lookup, UpstreamError> {
+    #[tracing::instrument(name = "lookup.look_up", skip(self))]
+    pub async fn look_up(
+        &self,
+        place: &Place,
+        lang: &Language,
+    ) -> Result<LookedUpWeather, UpstreamError> {
         let key = self.cache.key(place, lang);
         match self.cache.get(&key).await.as_deref() {
             Some(CachedAnswer::Weather(weather)) => {
@@ -78,7 +82,7 @@ impl WeatherLookup {
                         age_s,
                         ttl_s: self.ttl.as_secs() - age_s,
                     };
-                    return Ok(Lookup {
+                    return Ok(LookedUpWeather {
                         weather: Weather::clone(weather),
                         cache,
                     });
@@ -88,7 +92,7 @@ impl WeatherLookup {
             None => {}
         }
 
-        match self.client.current(place, lang).await {
+        match self.client.fetch_current(place, lang).await {
             Ok(weather) => {
                 // A clone on the miss path only, which also waits for upstream.
                 let answer = CachedAnswer::Weather(Box::new(weather.clone()));
@@ -98,7 +102,7 @@ impl WeatherLookup {
                     age_s: 0,
                     ttl_s: self.ttl.as_secs(),
                 };
-                Ok(Lookup { weather, cache })
+                Ok(LookedUpWeather { weather, cache })
             }
             Err(UpstreamError::PlaceNotFound) => {
                 self.cache

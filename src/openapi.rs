@@ -57,7 +57,7 @@ pub const DOCS_PATH: &str = "/docs/";
         logs::get,
         logs::update,
         logs::delete,
-        stats::summary,
+        stats::get_stats,
         document,
     ),
     components(

@@ -78,8 +78,12 @@ impl OpenWeatherClient {
     ///
     /// Errors: see [`UpstreamError`]; upstream 404 is `PlaceNotFound`, 401 `KeyRejected`, 429
     /// `RateLimited`, no answer in time `Timeout`, anything else `Failed`.
-    #[tracing::instrument(name = "openweather.current", skip(self, place, lang), fields(%place, lang = lang.as_str()))]
-    pub async fn current(&self, place: &Place, lang: &Language) -> Result<Weather, UpstreamError> {
+    #[tracing::instrument(name = "openweather.fetch_current", skip(self, place, lang), fields(place = %place.cache_key(), lang = lang.as_str()))]
+    pub async fn fetch_current(
+        &self,
+        place: &Place,
+        lang: &Language,
+    ) -> Result<Weather, UpstreamError> {
         let api_key = self.api_key.as_ref().ok_or(UpstreamError::NoApiKey)?;
         let mut request = self.http.get(self.endpoint.clone());
         request = match place {

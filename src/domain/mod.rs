@@ -1,15 +1,19 @@
 //! Domain types: values parsed and checked at the HTTP edge, so handlers only see valid ones.
 
-mod log;
+mod language;
 mod place;
 mod units;
 mod weather;
+mod weather_log;
 
-pub use log::{LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Note, Tags, tag_pattern};
+pub use language::Language;
 pub(crate) use place::name_key;
-pub use place::{Language, Place, city_pattern, city_schema, deserialize_city};
+pub use place::{Place, city_pattern, city_schema, deserialize_city};
 pub use units::Units;
 pub use weather::{Condition, Location, Measurements, Temperature, Weather, Wind};
+pub use weather_log::{
+    LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Note, Tags, tag_pattern,
+};
 
 /// Rust's white space (the Unicode `White_Space` property, which `str::trim` and
 /// `split_whitespace` use) as the inside of a regex character class. Spelled out because `\s`

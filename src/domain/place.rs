@@ -1,6 +1,4 @@
-//! A place to look the weather up for (a city name or coordinates), and a response language.
-
-use std::fmt;
+//! A place to look the weather up for: a city name or coordinates.
 
 use serde::{Deserialize, Deserializer};
 use unicode_normalization::UnicodeNormalization;
@@ -108,6 +106,15 @@ impl Place {
         }
     }
 
+    /// The place's part of a cache key: `city:london,gb` or `coord:51.51,-0.13`. Two spellings
+    /// of one place have one key, since both were normalized into the same `Place`.
+    pub fn cache_key(&self) -> String {
+        match self {
+            Place::City(query) => format!("city:{query}"),
+            Place::Coordinates { lat, lon } => format!("coord:{lat:.2},{lon:.2}"),
+        }
+    }
+
     /// The name part of a city query (before the first comma), normalized; `None` for coordinates.
     pub fn city_name(&self) -> Option<&str> {
         match self {
@@ -201,16 +208,6 @@ impl PartialSchema for Place {
 
 impl ToSchema for Place {}
 
-/// The cache-key form of a place: `city:london,gb` or `coord:51.51,-0.13`.
-impl fmt::Display for Place {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Place::City(query) => write!(f, "city:{query}"),
-            Place::Coordinates { lat, lon } => write!(f, "coord:{lat:.2},{lon:.2}"),
-        }
-    }
-}
-
 /// Normalizes a place name the way [`Place::city`] does, for matching stored logs by name.
 pub(crate) fn name_key(name: &str) -> String {
     name.nfkc()
@@ -221,76 +218,6 @@ pub(crate) fn name_key(name: &str) -> String {
         .join(" ")
 }
 
-/// An OpenWeatherMap language code for the `description` text (`en`, `pt_br`, `zh_cn`, …),
-/// lower case. Default `en`.
-///
-/// Deserializes from a string through [`Language::parse`], so a query struct with a
-/// `Language` field hands its handler a valid code.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct Language(String);
-
-impl TryFrom<String> for Language {
-    type Error = InvalidInput;
-
-    fn try_from(input: String) -> Result<Self, Self::Error> {
-        Language::parse(&input)
-    }
-}
-
-impl Language {
-    /// Accepts two letters, optionally followed by `_` and two more (`pt_br`); case-insensitive.
-    pub fn parse(input: &str) -> Result<Self, InvalidInput> {
-        let code = input.trim().to_ascii_lowercase();
-        let bytes = code.as_bytes();
-        let letters = |range: &[u8]| range.iter().all(u8::is_ascii_lowercase);
-        let valid = match bytes.len() {
-            2 => letters(bytes),
-            5 => letters(&bytes[..2]) && bytes[2] == b'_' && letters(&bytes[3..]),
-            _ => false,
-        };
-        if valid {
-            Ok(Language(code))
-        } else {
-            Err(InvalidInput::new(
-                "lang must be an OpenWeatherMap language code such as en, de or pt_br",
-            ))
-        }
-    }
-
-    /// The code as upstream expects it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Default for Language {
-    fn default() -> Self {
-        Language("en".into())
-    }
-}
-
-/// [`Language::parse`]'s rule as a JSON Schema pattern (the service also trims white space
-/// around the code, which the document does not advertise).
-pub const LANGUAGE_PATTERN: &str = "^[a-zA-Z]{2}(_[a-zA-Z]{2})?$";
-
-/// A language code in the API document: `en`, `de`, `pt_br`, … (case-insensitive).
-impl PartialSchema for Language {
-    fn schema() -> RefOr<Schema> {
-        ObjectBuilder::new()
-            .schema_type(Type::String)
-            .description(Some(
-                "An OpenWeatherMap language code for the condition descriptions: two letters, \
-                 optionally `_` and two more (`en`, `de`, `pt_br`); case-insensitive. Default `en`.",
-            ))
-            .pattern(Some(LANGUAGE_PATTERN))
-            .examples(["pl"])
-            .into()
-    }
-}
-
-impl ToSchema for Language {}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,15 +226,15 @@ mod tests {
     fn spellings_of_one_city_share_a_key() {
         let keys: Vec<String> = ["london", " London ", "LONDON", "\u{FF2C}ondon"]
             .iter()
-            .map(|s| Place::city(s).unwrap().to_string())
+            .map(|s| Place::city(s).unwrap().cache_key())
             .collect();
         assert!(keys.iter().all(|k| k == "city:london"), "{keys:?}");
     }
 
     #[test]
     fn countries_split_the_key() {
-        let gb = Place::city("London,GB").unwrap().to_string();
-        let ca = Place::city("London, CA").unwrap().to_string();
+        let gb = Place::city("London,GB").unwrap().cache_key();
+        let ca = Place::city("London, CA").unwrap().cache_key();
         assert_eq!(gb, "city:london,gb");
         assert_eq!(ca, "city:london,ca");
     }
@@ -318,7 +245,7 @@ mod tests {
         let composed = Place::city("Curacaut\u{00ED}n").unwrap();
         let decomposed = Place::city("Curacauti\u{0301}n").unwrap();
         assert_eq!(composed, decomposed);
-        assert_eq!(Place::city("МОСКВА").unwrap().to_string(), "city:москва");
+        assert_eq!(Place::city("МОСКВА").unwrap().cache_key(), "city:москва");
     }
 
     #[test]
@@ -331,7 +258,7 @@ mod tests {
     #[test]
     fn coordinates_are_checked_and_rounded() {
         assert_eq!(
-            Place::coordinates(51.5072, -0.1276).unwrap().to_string(),
+            Place::coordinates(51.5072, -0.1276).unwrap().cache_key(),
             "coord:51.51,-0.13"
         );
         assert!(Place::coordinates(91.0, 0.0).is_err());
@@ -388,28 +315,5 @@ mod tests {
         assert!(Place::city(&padded).is_ok() && !documented_city(&padded));
         let expanding = "\u{FDFA}".repeat(7);
         assert!(Place::city(&expanding).is_err() && documented_city(&expanding));
-    }
-
-    #[test]
-    fn the_documented_language_rule_is_the_parser_rule_without_padding() {
-        let pattern = regex::Regex::new(LANGUAGE_PATTERN).expect("the pattern compiles");
-        for input in [
-            "en", "pt_br", "PT_BR", "De", "e1", "english", "pt-br", "", "p_br", "pt_b", "ü",
-        ] {
-            assert_eq!(
-                pattern.is_match(input),
-                Language::parse(input).is_ok(),
-                "{input:?}"
-            );
-        }
-        // The service also trims white space, which the document does not offer.
-        assert!(Language::parse(" en ").is_ok() && !pattern.is_match(" en "));
-    }
-
-    #[test]
-    fn language_codes() {
-        assert_eq!(Language::parse("PT_br").unwrap().as_str(), "pt_br");
-        assert!(Language::parse("english").is_err());
-        assert!(Language::parse("e1").is_err());
     }
 }

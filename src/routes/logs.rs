@@ -226,7 +226,7 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let JsonObject(body) = body.into_inner();
     let new_log = NewLog::try_from(body)?;
-    let weather = lookup.current(&new_log.place, &new_log.lang).await?.weather;
+    let weather = lookup.look_up(&new_log.place, &new_log.lang).await?.weather;
     let entry = store.insert(weather, new_log.note, new_log.tags).await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/logs/{}", entry.id)))

@@ -18,7 +18,7 @@ const STATS: &str = "/api/v1/stats";
 
 /// The routes of this resource.
 pub fn endpoints() -> Vec<Endpoint> {
-    vec![Endpoint::new(Method::GET, STATS, summary)]
+    vec![Endpoint::new(Method::GET, STATS, get_stats)]
 }
 
 /// Query of `GET /api/v1/stats`: optional `city`, `from`, `to` (RFC 3339) and `units`.
@@ -112,8 +112,8 @@ struct TemperatureSummary {
         (status = 503, response = StorageUnavailable),
     )
 )]
-#[tracing::instrument(name = "stats.summary", skip(store))]
-pub async fn summary(
+#[tracing::instrument(name = "stats.get_stats", skip(store))]
+pub async fn get_stats(
     store: web::Data<LogStore>,
     query: web::Query<StatsQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -126,26 +126,28 @@ pub async fn summary(
         places: stats
             .places
             .into_iter()
-            .map(|place| summarize(place, units))
+            .map(|place| PlaceSummary::from_stats(place, units))
             .collect(),
     }))
 }
 
-/// Converts one place's metric stats into `units`. The conversions are linear, so converting
-/// the average, minimum and maximum gives the same as converting every value first.
-fn summarize(place: PlaceStats, units: Units) -> PlaceSummary {
-    let t = |c: f64| units.temperature_from_celsius(c);
-    PlaceSummary {
-        city: place.city,
-        country: place.country,
-        count: place.count,
-        temperature: TemperatureSummary {
-            avg: t(place.temperature_avg),
-            min: t(place.temperature_min),
-            max: t(place.temperature_max),
-        },
-        humidity_avg: place.humidity_avg.map(|h| (h * 10.0).round() / 10.0),
-        first_logged_at: place.first_logged_at,
-        last_logged_at: place.last_logged_at,
+impl PlaceSummary {
+    /// One place's metric stats, as the API shows them in `units`. The conversions are linear, so
+    /// converting the average, minimum and maximum gives the same as converting every value first.
+    fn from_stats(place: PlaceStats, units: Units) -> PlaceSummary {
+        let t = |c: f64| units.temperature_from_celsius(c);
+        PlaceSummary {
+            city: place.city,
+            country: place.country,
+            count: place.count,
+            temperature: TemperatureSummary {
+                avg: t(place.temperature_avg),
+                min: t(place.temperature_min),
+                max: t(place.temperature_max),
+            },
+            humidity_avg: place.humidity_avg.map(|h| (h * 10.0).round() / 10.0),
+            first_logged_at: place.first_logged_at,
+            last_logged_at: place.last_logged_at,
+        }
     }
 }

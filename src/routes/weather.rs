@@ -10,7 +10,7 @@ use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, We
 use super::{Endpoint, OutputQuery, examples};
 use crate::domain::{InvalidInput, Language, Place, Units, Weather, city_schema, deserialize_city};
 use crate::error::ApiError;
-use crate::lookup::{CacheInfo, CacheStatus, Lookup, WeatherLookup};
+use crate::lookup::{CacheInfo, CacheStatus, LookedUpWeather, WeatherLookup};
 
 /// The current weather at a place given in the query.
 const WEATHER: &str = "/api/v1/weather";
@@ -156,7 +156,7 @@ async fn respond(
     units: Units,
     lang: &Language,
 ) -> Result<HttpResponse, ApiError> {
-    let Lookup { weather, cache } = lookup.current(place, lang).await?;
+    let LookedUpWeather { weather, cache } = lookup.look_up(place, lang).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             "X-Cache",

@@ -1,4 +1,5 @@
-//! Weather log entries: their ids, and the user-written parts (note and tags).
+//! The weather log's entries: their ids, the user-written parts (note and tags), a new log
+//! and a change to one.
 
 use std::fmt;
 use std::str::FromStr;
