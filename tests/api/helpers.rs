@@ -63,8 +63,22 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
 }
 
+/// With `TEST_LOG` set (`TEST_LOG=1 scripts/test cache:: --no-capture`), the service's logs go to
+/// the test's output, filtered by `RUST_LOG` (default `info,weatherlog=debug`); without it the
+/// tests are quiet. cargo-nextest runs each test in its own process, so each starts its own.
+fn print_logs_if_asked() {
+    if std::env::var_os("TEST_LOG").is_none() {
+        return;
+    }
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,weatherlog=debug".into());
+    // TestWriter prints through the test harness, which shows it for failing tests (or always,
+    // with --no-capture).
+    weatherlog::telemetry::init(&filter, tracing_subscriber::fmt::TestWriter::new);
+}
+
 /// Starts the application after `customize` has adjusted its settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    print_logs_if_asked();
     let upstream = MockServer::start().await;
     let mut settings = test_settings(&upstream);
     customize(&mut settings);
