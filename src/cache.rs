@@ -1,5 +1,6 @@
-//! The weather cache: Redis shared by every instance (versioned keys, `SET … EX`, an outage
-//! treated as a miss), with a one-second copy in process memory in front of it for hot places.
+//! The weather cache in Redis, shared by every instance: versioned keys, `SET … EX`, and an
+//! outage treated as a miss. (The one-second copy in process memory is the lookup's: see
+//! `crate::lookup`.)
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,11 +19,6 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(250);
 /// After a Redis failure, how long lookups skip Redis before trying it again, so an outage costs
 /// one timeout per second rather than one per request.
 const OUTAGE_BACKOFF: Duration = Duration::from_secs(1);
-/// How long an answer stays in process memory. Short, so Redis stays the one shared truth; long
-/// enough that a burst of lookups for one place costs one Redis round trip a second.
-const MEMORY_TTL: Duration = Duration::from_secs(1);
-/// Most answers kept in process memory (a few KiB each).
-const MEMORY_CAPACITY: u64 = 10_000;
 
 /// What the cache knows about one place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,7 +36,6 @@ pub enum CachedAnswer {
 /// language. Units are not in the key: we always fetch metric and convert locally.
 #[derive(Clone)]
 pub struct WeatherCache {
-    memory: moka::sync::Cache<String, Arc<CachedAnswer>>,
     redis: ConnectionManager,
     prefix: Arc<str>,
     /// Monotonic milliseconds (since `started`) until which Redis is skipped; 0 when healthy.
@@ -60,10 +55,6 @@ impl WeatherCache {
             .set_response_timeout(Some(REDIS_TIMEOUT))
             .set_number_of_retries(1);
         Ok(Self {
-            memory: moka::sync::Cache::builder()
-                .max_capacity(MEMORY_CAPACITY)
-                .time_to_live(MEMORY_TTL)
-                .build(),
             redis: ConnectionManager::new_lazy_with_config(client, config)?,
             prefix: prefix.into(),
             skip_until_ms: Arc::new(AtomicU64::new(0)),
@@ -81,14 +72,10 @@ impl WeatherCache {
         )
     }
 
-    /// Reads a cached answer: from memory when this process saw it in the last second, else
-    /// from Redis. Redis being down, or a value that no longer decodes, is a miss (`None`); the
-    /// cause is logged, never returned.
+    /// Reads a cached answer from Redis. Redis being down, or a value that no longer decodes, is
+    /// a miss (`None`); the cause is logged, never returned.
     #[tracing::instrument(name = "cache.get", skip(self))]
-    pub async fn get(&self, key: &str) -> Option<Arc<CachedAnswer>> {
-        if let Some(answer) = self.memory.get(key) {
-            return Some(answer);
-        }
+    pub async fn get(&self, key: &str) -> Option<CachedAnswer> {
         if self.in_outage() {
             return None;
         }
@@ -101,11 +88,7 @@ impl WeatherCache {
             }
         };
         match serde_json::from_str::<CachedAnswer>(&raw?) {
-            Ok(answer) => {
-                let answer = Arc::new(answer);
-                self.memory.insert(key.to_owned(), answer.clone());
-                Some(answer)
-            }
+            Ok(answer) => Some(answer),
             Err(err) => {
                 tracing::warn!(error = %err, "cached value does not decode; treating it as a miss");
                 None
@@ -114,16 +97,14 @@ impl WeatherCache {
     }
 
     /// Stores an answer for `ttl` with one `SET key value EX ttl`, so a key never lives without
-    /// its expiry, and keeps it in memory for a second. A Redis failure is logged and otherwise
-    /// ignored: the caller already has its answer.
+    /// its expiry. A Redis failure is logged and otherwise ignored: the caller already has its
+    /// answer.
     #[tracing::instrument(name = "cache.set", skip(self, answer))]
-    pub async fn set(&self, key: &str, answer: CachedAnswer, ttl: Duration) {
-        let answer = Arc::new(answer);
-        self.memory.insert(key.to_owned(), answer.clone());
+    pub async fn set(&self, key: &str, answer: &CachedAnswer, ttl: Duration) {
         if self.in_outage() {
             return;
         }
-        let value = match serde_json::to_string(&*answer) {
+        let value = match serde_json::to_string(answer) {
             Ok(value) => value,
             Err(err) => {
                 tracing::error!(error = %err, "could not encode a cache entry");

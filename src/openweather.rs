@@ -18,7 +18,8 @@ pub const PROVIDER: &str = "openweathermap";
 const DEFAULT_RETRY_AFTER_S: u64 = 60;
 
 /// Why a lookup failed upstream. The messages are safe to show: none holds the URL or the key.
-#[derive(Debug, thiserror::Error)]
+/// `Clone`, because every caller waiting on one upstream call gets its error.
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("no OpenWeatherMap API key is configured (set OPENWEATHER_API_KEY)")]
     NoApiKey,

@@ -199,3 +199,32 @@ async fn a_key_of_the_wrong_type_is_a_miss_for_that_place_only() {
     let cached: Option<String> = redis.get(&melbourne_key).await.unwrap();
     assert!(cached.is_some(), "other places are still cached");
 }
+
+#[tokio::test]
+async fn concurrent_misses_for_one_place_make_one_upstream_call() {
+    let app = spawn_app().await;
+    app.upstream_always(
+        recorded("current/warsaw_pl_heavy_rain.json").set_delay(Duration::from_millis(300)),
+    )
+    .await;
+
+    let lookups = (0..50).map(|_| async {
+        let response = app.get_weather("Warsaw,PL").await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    });
+    let answers = futures_util::future::join_all(lookups).await;
+
+    assert_eq!(
+        app.upstream_calls().await,
+        1,
+        "one call for 50 concurrent misses"
+    );
+    let fetched_at = &answers[0]["fetched_at"];
+    assert!(answers.iter().all(|a| a["fetched_at"] == *fetched_at));
+    let misses = answers
+        .iter()
+        .filter(|a| a["cache"]["status"] == "miss")
+        .count();
+    assert_eq!(misses, 1, "only the caller that fetched reports a miss");
+}
