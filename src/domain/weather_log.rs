@@ -5,7 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
@@ -180,46 +180,13 @@ impl PartialSchema for Tags {
 
 impl ToSchema for Tags {}
 
-/// The body of `PATCH /api/v1/logs/{id}`: only `note` and `tags` may change.
-///
-/// `"note": null` removes the note; a field left out stays as it is. Any other field is an
-/// error (400), so a client cannot rewrite the measured weather. At least one of the two must
-/// be given (and `tags` not as `null`).
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LogPatchRequest {
-    /// The new note; `null` removes it.
-    #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<Note>)]
-    pub note: Option<Option<String>>,
-    /// The new tags, replacing the old ones; `null` leaves them as they are.
-    #[schema(value_type = Option<Tags>)]
-    pub tags: Option<Vec<String>>,
-}
-
-/// A checked [`LogPatchRequest`].
+/// A checked change to a log (from the body of `PATCH /api/v1/logs/{id}`): only the note
+/// and the tags can change.
 #[derive(Debug, PartialEq)]
 pub struct LogPatch {
     /// `Some(None)` removes the note.
     pub note: Option<Option<Note>>,
     pub tags: Option<Tags>,
-}
-
-impl TryFrom<LogPatchRequest> for LogPatch {
-    type Error = InvalidInput;
-
-    fn try_from(request: LogPatchRequest) -> Result<Self, Self::Error> {
-        if request.note.is_none() && request.tags.is_none() {
-            return Err(InvalidInput::new("give note or tags to change"));
-        }
-        Ok(LogPatch {
-            note: request
-                .note
-                .map(|n| n.map(Note::parse).transpose())
-                .transpose()?,
-            tags: request.tags.map(Tags::parse).transpose()?,
-        })
-    }
 }
 
 /// A checked new log: where to look the weather up, in which language, and the user's note
@@ -231,15 +198,6 @@ pub struct NewLog {
     pub lang: Language,
     pub note: Option<Note>,
     pub tags: Tags,
-}
-
-/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
 
 /// One weather log as the API shows it: the id, when it was logged, the weather (flattened, in
@@ -321,14 +279,5 @@ mod tests {
         ] {
             assert_eq!(pattern.is_match(id), id.parse::<LogId>().is_ok(), "{id:?}");
         }
-    }
-
-    #[test]
-    fn a_patch_tells_null_from_absent() {
-        let clear: LogPatchRequest = serde_json::from_str(r#"{"note": null}"#).unwrap();
-        assert_eq!(clear.note, Some(None));
-        let keep: LogPatchRequest = serde_json::from_str(r#"{"tags": []}"#).unwrap();
-        assert_eq!(keep.note, None);
-        assert!(serde_json::from_str::<LogPatchRequest>(r#"{"city": "x"}"#).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP handlers, one module per resource. Each module lists its routes ([`Endpoint`]s, each
-//! path written once, as a constant its `#[utoipa::path]` shares); each handler receives valid
-//! domain types from its extractors, calls the lookup or the store, and shapes the JSON answer.
+//! path written once, as a constant its `#[utoipa::path]` shares) and [`register`] turns the
+//! lists into resources. Each handler gets valid domain types from its extractors (or from one
+//! `TryFrom` of its body or query), calls the lookup or the store, and shapes the JSON answer.
 
 pub mod examples;
 pub mod health;
@@ -139,7 +140,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::LogPatchRequest;
+    use crate::routes::logs::LogPatchRequest;
 
     #[test]
     fn a_body_must_be_an_object_not_an_array_of_fields() {

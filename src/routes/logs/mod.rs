@@ -6,7 +6,7 @@
 mod requests;
 
 pub(crate) use requests::log_filter;
-pub use requests::{CreateLogRequest, ListQuery, ListRequest, UnitsQuery};
+pub use requests::{CreateLogRequest, ListQuery, ListRequest, LogPatchRequest, UnitsQuery};
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
@@ -18,7 +18,7 @@ use super::responses::{
     ServiceUnavailable, StorageUnavailable, UnsupportedMediaType,
 };
 use super::{Endpoint, JsonObject, examples};
-use crate::domain::{LogEntry, LogId, LogPatch, LogPatchRequest, NewLog, Units};
+use crate::domain::{LogEntry, LogId, LogPatch, NewLog, Units};
 use crate::error::ApiError;
 use crate::lookup::WeatherLookup;
 use crate::storage::LogStore;

@@ -2,10 +2,12 @@
 //! and the `TryFrom` conversions that check them into domain values before any work is done.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::domain::{InvalidInput, Language, NewLog, Note, Place, Tags, Units, city_schema};
+use crate::domain::{
+    InvalidInput, Language, LogPatch, NewLog, Note, Place, Tags, Units, city_schema,
+};
 use crate::routes::responses::nullable;
 use crate::storage::{Cursor, LogFilter};
 
@@ -178,4 +180,61 @@ pub(crate) fn log_filter(
         min_temp_c: min_temp.map(|t| units.temperature_to_celsius(t)),
         max_temp_c: max_temp.map(|t| units.temperature_to_celsius(t)),
     })
+}
+
+/// The body of `PATCH /api/v1/logs/{id}`: only `note` and `tags` may change.
+///
+/// `"note": null` removes the note; a field left out stays as it is. Any other field is an
+/// error (400), so a client cannot rewrite the measured weather. At least one of the two must
+/// be given (and `tags` not as `null`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogPatchRequest {
+    /// The new note; `null` removes it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Note>)]
+    pub note: Option<Option<String>>,
+    /// The new tags, replacing the old ones; `null` leaves them as they are.
+    #[schema(value_type = Option<Tags>)]
+    pub tags: Option<Vec<String>>,
+}
+
+impl TryFrom<LogPatchRequest> for LogPatch {
+    type Error = InvalidInput;
+
+    fn try_from(request: LogPatchRequest) -> Result<Self, Self::Error> {
+        if request.note.is_none() && request.tags.is_none() {
+            return Err(InvalidInput::new("give note or tags to change"));
+        }
+        Ok(LogPatch {
+            note: request
+                .note
+                .map(|n| n.map(Note::parse).transpose())
+                .transpose()?,
+            tags: request.tags.map(Tags::parse).transpose()?,
+        })
+    }
+}
+
+/// Tells a field given as `null` (`Some(None)`) from a field left out (`None`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_tells_null_from_absent() {
+        let clear: LogPatchRequest = serde_json::from_str(r#"{"note": null}"#).unwrap();
+        assert_eq!(clear.note, Some(None));
+        let keep: LogPatchRequest = serde_json::from_str(r#"{"tags": []}"#).unwrap();
+        assert_eq!(keep.note, None);
+        assert!(serde_json::from_str::<LogPatchRequest>(r#"{"city": "x"}"#).is_err());
+    }
 }
