@@ -277,6 +277,13 @@ async fn docs_serve_swagger_ui_from_the_binary_pointed_at_the_document() {
         .unwrap();
     assert_eq!(redirect.status(), 308);
     assert_eq!(redirect.headers()["location"], "/docs/");
+    let post = no_redirects
+        .post(format!("{}/docs", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status(), 405);
+    assert_eq!(post.headers()["allow"], "GET");
 
     let page = app.get("/docs/").await;
     assert_eq!(page.status(), 200);
