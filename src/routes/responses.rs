@@ -149,7 +149,8 @@ pub struct GatewayTimeout(pub Problem);
 #[derive(ToResponse)]
 #[response(
     description = "The request (its body, or the work it asked for) took longer than \
-        `REQUEST_TIMEOUT_SECONDS`. Nothing was changed.",
+        `REQUEST_TIMEOUT_SECONDS`. A write that had already reached MongoDB may have been \
+        stored: list the logs before you retry a `POST`.",
     content_type = "application/problem+json",
     example = json!(examples::problem(408, "request-timeout", "the request took longer than 30s"))
 )]

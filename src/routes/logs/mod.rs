@@ -97,7 +97,7 @@ pub async fn create(
     let weather = lookup.look_up(&new_log.place, &new_log.lang).await?.weather;
     let entry = store.insert(weather, new_log.note, new_log.tags).await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/logs/{}", entry.id)))
+        .insert_header((header::LOCATION, format!("{LOGS}/{}", entry.id)))
         .json(in_units(entry, query.units)))
 }
 
