@@ -2,9 +2,10 @@
 //!
 //! Code tour, from the values inward to the app that wires them:
 //! 1. [`domain`]: the validated types: a `Place` (and its `cache_key`), `Units`, `Language`, our
-//!    `Weather` schema, and the weather log's entries (`domain::weather_log`).
+//!    `Weather` schema, and the weather log's entries (ids, notes, tags, a new log, a change).
 //! 2. [`configuration`]: the settings, read from the environment.
-//! 3. [`telemetry`]: logs and request spans.
+//! 3. [`telemetry`]: the log output (the request spans come from `TracingLogger`, see
+//!    [`startup`]).
 //! 4. [`openweather`]: the upstream client; `OpenWeatherClient::fetch_current` always calls
 //!    OpenWeatherMap and maps its wire format into [`domain::Weather`].
 //! 5. [`cache`] and [`lookup`]: the Redis cache, and `WeatherLookup::look_up`, which answers
@@ -12,11 +13,12 @@
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
 //!    its query shapes (filters, cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
-//! 8. [`routes`]: one module per resource, each listing its endpoints; extractors hand the
-//!    handlers valid domain values. Beside them, the error responses and examples the API
-//!    document shows (`routes::responses`, `routes::examples`).
-//! 9. [`openapi`]: assembles the OpenAPI document from the routes and types (nothing below
-//!    it imports it), and serves it with Swagger UI.
+//! 8. [`routes`]: one module per resource, each listing its endpoints; `routes::register` turns
+//!    the lists into resources, with the 405 and its `Allow` header. Extractors and `TryFrom`
+//!    conversions hand the handlers valid domain values. Beside them, the error responses and
+//!    examples the API document shows (`routes::responses`, `routes::examples`).
+//! 9. [`openapi`]: assembles the OpenAPI document from the routes and types (only `startup`
+//!    imports it), and serves it with Swagger UI.
 //! 10. [`startup`]: connects the stores, builds the shared state once, and registers every
 //!     module's endpoints.
 //! 11. [`healthcheck`]: the container health check command.

@@ -1,7 +1,8 @@
 //! The weather log as MongoDB stores it, and its conversions to and from the domain types.
 //!
-//! BSON stops here: ids are `ObjectId`s and times BSON dates (milliseconds) inside this file,
-//! [`LogId`] and `chrono` times everywhere else.
+//! The conversions between BSON and the domain live here (`to_bson`, `to_chrono`, `object_id`):
+//! inside `storage` ids are `ObjectId`s and times BSON dates (milliseconds); outside it, they are
+//! [`LogId`] and `chrono` times.
 
 use chrono::{DateTime, Utc};
 use mongodb::bson::{self, oid::ObjectId};

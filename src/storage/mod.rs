@@ -1,8 +1,10 @@
 //! The weather log in MongoDB: the store (connecting, indexes, CRUD, pages, stats).
 //!
 //! Split by concept: this file talks to MongoDB; `document` is the stored shape and its
-//! conversions; `query` holds the filters, cursors, hints and pipeline the calls send. Callers
-//! see domain types only (`LogEntry`, `LogId`, chrono times), never BSON.
+//! conversions; `query` holds the filters, cursors, hints and pipeline the calls send. The
+//! store's methods take and return domain types only (`LogEntry`, `LogId`, chrono times); the
+//! BSON that `LogFilter::list_query` and `stats_pipeline` build is public only so that tests
+//! can `explain` it.
 
 mod document;
 mod query;
