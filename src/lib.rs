@@ -8,8 +8,10 @@
 //!    [`startup`]).
 //! 4. [`openweather`]: the upstream client; `OpenWeatherClient::fetch_current` always calls
 //!    OpenWeatherMap and maps its wire format into [`domain::Weather`].
-//! 5. [`cache`] and [`lookup`]: the Redis cache, and `WeatherLookup::look_up`, which answers
-//!    from the cache and fetches only on a miss (cache-aside).
+//! 5. [`shared_redis`], [`cache`], [`fetch_lock`] and [`lookup`]: the one Redis connection, the
+//!    answer cache in it, the lock that lets one replica fetch for all, and
+//!    `WeatherLookup::look_up`, which answers from memory or Redis and fetches only on a miss,
+//!    once per place however many ask (cache-aside with single-flight).
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
 //!    its query shapes (filters, cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
@@ -24,18 +26,20 @@
 //! 11. [`healthcheck`]: the container health check command.
 //!
 //! Each module either speaks HTTP (`routes`, `openapi`, `error`, `startup`) or talks to one
-//! store or upstream (`cache`, `storage`, `openweather`); `lookup` joins the cache and the
-//! upstream and knows no HTTP.
+//! store or upstream (`shared_redis`, `cache`, `fetch_lock`, `storage`, `openweather`); `lookup`
+//! joins the cache and the upstream and knows no HTTP.
 
 pub mod cache;
 pub mod configuration;
 pub mod domain;
 pub mod error;
+pub mod fetch_lock;
 pub mod healthcheck;
 pub mod lookup;
 pub mod openapi;
 pub mod openweather;
 pub mod routes;
+pub mod shared_redis;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

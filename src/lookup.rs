@@ -1,8 +1,11 @@
 //! Weather lookups through the cache (cache-aside): process memory, then Redis, then
-//! OpenWeatherMap on a miss, with one upstream call per place however many ask at once.
+//! OpenWeatherMap on a miss, with one upstream call per place however many ask at once, in one
+//! process (moka) and across replicas (`crate::fetch_lock`).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use chrono::Utc;
 use serde::Serialize;
@@ -10,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{Language, Place, Weather};
+use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
 
 /// How long a resolved answer stays in process memory. Short, so Redis stays the one shared
@@ -17,6 +21,12 @@ use crate::openweather::{OpenWeatherClient, UpstreamError};
 const MEMORY_TTL: Duration = Duration::from_secs(1);
 /// Most answers kept in process memory (a few KiB each).
 const MEMORY_CAPACITY: u64 = 10_000;
+/// How much longer than one upstream call an instance waits for another's answer: room for the
+/// holder to store it and for our next poll to see it.
+const WAIT_MARGIN: Duration = Duration::from_millis(250);
+/// First and longest pause between two looks at the cache while another instance fetches.
+const FIRST_POLL: Duration = Duration::from_millis(10);
+const LONGEST_POLL: Duration = Duration::from_millis(100);
 
 /// Whether an answer came from the cache (`hit`) or from OpenWeatherMap (`miss`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
@@ -57,6 +67,9 @@ struct Resolved {
 pub struct WeatherLookup {
     client: OpenWeatherClient,
     cache: WeatherCache,
+    lock: FetchLock,
+    /// The upstream timeout: how long one call may take.
+    upstream_timeout: Duration,
     ttl: Duration,
     not_found_ttl: Duration,
     /// Answers resolved in the last second, by cache key, and the resolutions in flight: moka
@@ -66,15 +79,20 @@ pub struct WeatherLookup {
 }
 
 impl WeatherLookup {
+    /// `upstream_timeout` bounds one upstream call (the client's timeout), and so how long an
+    /// instance waits for another's; `ttl` and `not_found_ttl` are how long answers are cached.
     pub fn new(
         client: OpenWeatherClient,
         cache: WeatherCache,
+        upstream_timeout: Duration,
         ttl: Duration,
         not_found_ttl: Duration,
     ) -> Self {
         Self {
+            lock: FetchLock::new(cache.redis().clone(), upstream_timeout),
             client,
             cache,
+            upstream_timeout,
             ttl,
             not_found_ttl,
             recent: moka::future::Cache::builder()
@@ -131,35 +149,87 @@ impl WeatherLookup {
         place: &Place,
         lang: &Language,
     ) -> Result<Arc<Resolved>, UpstreamError> {
-        if let Some(answer) = self.cache.get(key).await {
-            let fresh = match &answer {
-                CachedAnswer::Weather(weather) => self.age_s(weather) < self.ttl.as_secs(),
-                CachedAnswer::NotFound => true,
-            };
-            if fresh {
-                return Ok(Arc::new(Resolved {
-                    answer,
-                    fetched: false,
-                }));
+        if let Some(answer) = self.fresh_in_redis(key).await {
+            return Ok(Arc::new(Resolved {
+                answer,
+                fetched: false,
+            }));
+        }
+        let (answer, fetched) = self.fetch_once_for_all(key, place, lang).await?;
+        Ok(Arc::new(Resolved { answer, fetched }))
+    }
+
+    /// Asks upstream, unless another instance is asking already: then waits for its answer to
+    /// appear in Redis, for at most an upstream timeout (plus a margin). `true` with the answer
+    /// when this instance fetched it.
+    async fn fetch_once_for_all(
+        &self,
+        key: &str,
+        place: &Place,
+        lang: &Language,
+    ) -> Result<(CachedAnswer, bool), UpstreamError> {
+        let deadline = Instant::now() + self.upstream_timeout + WAIT_MARGIN;
+        let mut poll = FIRST_POLL;
+        let mut first_try = true;
+        loop {
+            match self.lock.try_acquire(key, first_try).await {
+                Acquired::Held(guard) => {
+                    let fetched = self.fetch_and_store(key, place, lang).await;
+                    match fetched {
+                        Ok(_) => self.lock.release(guard).await,
+                        Err(_) => self.lock.release_failed(guard).await,
+                    }
+                    return fetched.map(|answer| (answer, true));
+                }
+                Acquired::NoRedis => {
+                    return self
+                        .fetch_and_store(key, place, lang)
+                        .await
+                        .map(|answer| (answer, true));
+                }
+                Acquired::RecentlyFailed => {
+                    return Err(UpstreamError::Failed(
+                        "another instance's call failed a moment ago".into(),
+                    ));
+                }
+                Acquired::Busy => {}
+            }
+            if Instant::now() + poll > deadline {
+                return Err(UpstreamError::Timeout(self.upstream_timeout));
+            }
+            first_try = false;
+            tokio::time::sleep(poll).await;
+            poll = (poll * 2).min(LONGEST_POLL);
+            if let Some(answer) = self.fresh_in_redis(key).await {
+                return Ok((answer, false));
             }
         }
-        let answer = match self.client.fetch_current(place, lang).await {
-            Ok(weather) => {
-                let answer = CachedAnswer::Weather(Box::new(weather));
-                self.cache.set(key, &answer, self.ttl).await;
-                answer
-            }
-            Err(UpstreamError::PlaceNotFound) => {
-                let answer = CachedAnswer::NotFound;
-                self.cache.set(key, &answer, self.not_found_ttl).await;
-                answer
-            }
+    }
+
+    /// Asks upstream and caches what it said: the weather for the TTL, "not found" briefly.
+    async fn fetch_and_store(
+        &self,
+        key: &str,
+        place: &Place,
+        lang: &Language,
+    ) -> Result<CachedAnswer, UpstreamError> {
+        let (answer, ttl) = match self.client.fetch_current(place, lang).await {
+            Ok(weather) => (CachedAnswer::Weather(Box::new(weather)), self.ttl),
+            Err(UpstreamError::PlaceNotFound) => (CachedAnswer::NotFound, self.not_found_ttl),
             Err(other) => return Err(other),
         };
-        Ok(Arc::new(Resolved {
-            answer,
-            fetched: true,
-        }))
+        self.cache.set(key, &answer, ttl).await;
+        Ok(answer)
+    }
+
+    /// A cached answer that is still fresh ("not found" always is while Redis keeps it).
+    async fn fresh_in_redis(&self, key: &str) -> Option<CachedAnswer> {
+        let answer = self.cache.get(key).await?;
+        let fresh = match &answer {
+            CachedAnswer::Weather(weather) => self.age_s(weather) < self.ttl.as_secs(),
+            CachedAnswer::NotFound => true,
+        };
+        fresh.then_some(answer)
     }
 
     /// The answer a resolution gives a caller, or `None` when its weather is past the TTL.

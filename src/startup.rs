@@ -16,6 +16,7 @@ use crate::lookup::WeatherLookup;
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
 use crate::routes;
+use crate::shared_redis::SharedRedis;
 use crate::storage::LogStore;
 
 /// Largest request body we read: 64 KiB (a log is far smaller).
@@ -56,7 +57,8 @@ impl Application {
             Duration::from_secs(settings.mongodb_startup_timeout_seconds),
         )
         .await?;
-        let cache = WeatherCache::new(settings.redis_url.expose(), &settings.redis_key_prefix)?;
+        let redis = SharedRedis::new(settings.redis_url.expose(), &settings.redis_key_prefix)?;
+        let cache = WeatherCache::new(redis);
         let client = OpenWeatherClient::new(
             &settings.openweather_base_url,
             settings.openweather_api_key.clone(),
@@ -68,6 +70,7 @@ impl Application {
         let lookup = WeatherLookup::new(
             client,
             cache,
+            settings.openweather_timeout(),
             settings.cache_ttl(),
             settings.not_found_ttl(),
         );

@@ -155,6 +155,7 @@ pub async fn ready(store: web::Data<LogStore>, lookup: web::Data<WeatherLookup>)
     let redis = async {
         lookup
             .cache()
+            .redis()
             .ping()
             .await
             .map_err(|err| tracing::warn!(error = %err, "Redis ping failed"))

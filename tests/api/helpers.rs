@@ -2,6 +2,7 @@
 //! and fake upstream, cleaned up when the test ends.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -26,7 +27,8 @@ pub const UPSTREAM_PATH: &str = "/data/2.5/weather";
 pub struct TestApp {
     pub address: String,
     pub http: reqwest::Client,
-    pub upstream: MockServer,
+    /// The fake OpenWeatherMap (shared by the replicas of [`spawn_replicas`]).
+    pub upstream: Arc<MockServer>,
     pub settings: Settings,
     pub database: mongodb::Database,
 }
@@ -79,9 +81,27 @@ fn print_logs_if_asked() {
 /// Starts the application after `customize` has adjusted its settings.
 pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     print_logs_if_asked();
-    let upstream = MockServer::start().await;
+    let upstream = Arc::new(MockServer::start().await);
     let mut settings = test_settings(&upstream);
     customize(&mut settings);
+    start(settings, upstream).await
+}
+
+/// Starts `count` instances of the application on one MongoDB database, one Redis key prefix
+/// and one fake upstream, as replicas behind a load balancer would run.
+pub async fn spawn_replicas(count: usize, customize: impl FnOnce(&mut Settings)) -> Vec<TestApp> {
+    print_logs_if_asked();
+    let upstream = Arc::new(MockServer::start().await);
+    let mut settings = test_settings(&upstream);
+    customize(&mut settings);
+    let mut replicas = Vec::with_capacity(count);
+    for _ in 0..count {
+        replicas.push(start(settings.clone(), upstream.clone()).await);
+    }
+    replicas
+}
+
+async fn start(settings: Settings, upstream: Arc<MockServer>) -> TestApp {
     let application = Application::build(&settings)
         .await
         .expect("the application starts");

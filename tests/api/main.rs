@@ -10,6 +10,7 @@ mod logs;
 mod openapi;
 mod redis_outage;
 mod rejected;
+mod replicas;
 mod secrets;
 mod stats;
 mod upstream_errors;

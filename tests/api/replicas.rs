@@ -1,0 +1,69 @@
+//! Several instances on one Redis and one MongoDB, as replicas behind a load balancer: they
+//! share the cache, and one upstream call per place serves them all.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::helpers::{recorded, spawn_replicas};
+
+#[tokio::test]
+async fn concurrent_misses_spread_over_three_replicas_make_one_upstream_call() {
+    let replicas = spawn_replicas(3, |_| {}).await;
+    replicas[0]
+        .upstream_always(
+            recorded("current/warsaw_pl_heavy_rain.json").set_delay(Duration::from_millis(300)),
+        )
+        .await;
+
+    let replicas = &replicas;
+    let lookups = (0..60).map(|i| async move {
+        let response = replicas[i % 3].get_weather("Warsaw,PL").await;
+        assert_eq!(response.status(), 200);
+        response.json::<Value>().await.unwrap()
+    });
+    let answers = futures_util::future::join_all(lookups).await;
+
+    assert_eq!(replicas[0].upstream_calls().await, 1);
+    let fetched_at = &answers[0]["fetched_at"];
+    assert!(answers.iter().all(|a| a["fetched_at"] == *fetched_at));
+}
+
+#[tokio::test]
+async fn a_lock_left_by_a_dead_replica_expires_and_another_takes_over() {
+    let replicas = spawn_replicas(2, |settings| settings.openweather_timeout_ms = 500).await;
+    replicas[0]
+        .upstream_always(recorded("current/warsaw_pl_heavy_rain.json"))
+        .await;
+    // A replica took the lock for Warsaw and died before it answered or released it.
+    let lock = format!(
+        "{}:v1:lock:{}:v1:weather:city:warsaw,pl:en",
+        replicas[0].settings.redis_key_prefix, replicas[0].settings.redis_key_prefix
+    );
+    let mut redis = replicas[0].redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(&lock)
+        .arg("token-of-a-dead-replica")
+        .arg("PX")
+        .arg(1000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // Meanwhile a lookup waits for the dead replica's answer, for about one upstream timeout.
+    let started = Instant::now();
+    let waiting = replicas[1].get_weather("Warsaw,PL").await;
+    assert_eq!(waiting.status(), 504);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "it did not wait forever"
+    );
+    assert_eq!(replicas[0].upstream_calls().await, 0);
+
+    // Once the lock has expired, the next lookup takes over.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let next = replicas[1].get_weather("Warsaw,PL").await;
+    assert_eq!(next.status(), 200);
+    assert_eq!(next.headers()["x-cache"], "MISS");
+    assert_eq!(replicas[0].upstream_calls().await, 1);
+}
