@@ -20,12 +20,15 @@ pub const VARIABLES: &[&str] = &[
     "OPENWEATHER_TIMEOUT_MS",
     "CACHE_TTL_SECONDS",
     "NOT_FOUND_TTL_SECONDS",
+    "STALE_IF_ERROR_SECONDS",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
 /// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
 const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+/// Longest stale-if-error window accepted: a week (older weather is no answer at all).
+const MAX_STALE_IF_ERROR_SECONDS: u64 = 7 * 86_400;
 
 /// The service's configuration. Each field is read from the upper-case environment variable of
 /// the same name (`port` from `PORT`); the default is given on each field.
@@ -57,6 +60,9 @@ pub struct Settings {
     pub cache_ttl_seconds: u64,
     /// How long a "place not found" answer is remembered, in seconds (capped at 60). Default `60`.
     pub not_found_ttl_seconds: u64,
+    /// How long past its TTL an answer is kept to stand in when upstream fails
+    /// (stale-if-error, RFC 5861), in seconds; `0` turns it off. Default `3600`.
+    pub stale_if_error_seconds: u64,
     /// Longest a request may take, body included, in seconds; then it answers 408. Default
     /// `30`: above the upstream timeout, so a slow lookup still finishes.
     pub request_timeout_seconds: u64,
@@ -109,6 +115,7 @@ impl Default for Settings {
             openweather_timeout_ms: 5000,
             cache_ttl_seconds: 300,
             not_found_ttl_seconds: 60,
+            stale_if_error_seconds: 3600,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
         }
@@ -162,6 +169,11 @@ impl Settings {
         if !(1..=MAX_CACHE_TTL_SECONDS).contains(&self.cache_ttl_seconds) {
             return Err(ConfigError(format!(
                 "CACHE_TTL_SECONDS must be between 1 and {MAX_CACHE_TTL_SECONDS} (a day)"
+            )));
+        }
+        if self.stale_if_error_seconds > MAX_STALE_IF_ERROR_SECONDS {
+            return Err(ConfigError(format!(
+                "STALE_IF_ERROR_SECONDS must be between 0 (off) and {MAX_STALE_IF_ERROR_SECONDS} (a week)"
             )));
         }
         // MongoDB's rules for database names (on every platform it runs on).
@@ -224,6 +236,11 @@ impl Settings {
         Duration::from_secs(self.cache_ttl_seconds)
     }
 
+    /// How long past the TTL an answer may stand in for a failing upstream.
+    pub fn stale_if_error(&self) -> Duration {
+        Duration::from_secs(self.stale_if_error_seconds)
+    }
+
     /// The negative-cache lifetime, never more than a minute (a place that is added upstream
     /// should not stay "not found" for long).
     pub fn not_found_ttl(&self) -> Duration {
@@ -254,6 +271,8 @@ mod tests {
         for (variable, value) in [
             ("CACHE_TTL_SECONDS", "0"),
             ("CACHE_TTL_SECONDS", "99999999999999999"),
+            ("STALE_IF_ERROR_SECONDS", "-1"),
+            ("STALE_IF_ERROR_SECONDS", "604801"),
             ("HOST", "localhost"),
             ("MONGODB_DATABASE", ""),
             ("MONGODB_DATABASE", "a/b"),

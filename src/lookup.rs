@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::cache::{CachedAnswer, WeatherCache};
-use crate::domain::{Language, Place, Weather};
+use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
 
@@ -28,14 +28,6 @@ const WAIT_MARGIN: Duration = Duration::from_millis(250);
 const FIRST_POLL: Duration = Duration::from_millis(10);
 const LONGEST_POLL: Duration = Duration::from_millis(100);
 
-/// Whether an answer came from the cache (`hit`) or from OpenWeatherMap (`miss`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum CacheStatus {
-    Hit,
-    Miss,
-}
-
 /// How fresh an answer is: shown in the body (`cache`) and in the `X-Cache`, `Age` and
 /// `Cache-Control` headers.
 #[derive(Clone, Copy, Debug, Serialize, ToSchema)]
@@ -43,7 +35,7 @@ pub struct CacheInfo {
     pub status: CacheStatus,
     /// Seconds since the service fetched the answer from upstream.
     pub age_s: u64,
-    /// Seconds until the cached answer expires.
+    /// Seconds until the cached answer expires; `0` for a stale answer.
     pub ttl_s: u64,
 }
 
@@ -60,6 +52,8 @@ struct Resolved {
     answer: CachedAnswer,
     /// `true` when this answer was fetched from upstream by the resolution (not read from Redis).
     fetched: bool,
+    /// `true` when upstream failed and this is the last good answer, past its TTL.
+    stale: bool,
 }
 
 /// Looks the weather up, sharing answers between requests for five minutes (by default).
@@ -71,6 +65,8 @@ pub struct WeatherLookup {
     /// The upstream timeout: how long one call may take.
     upstream_timeout: Duration,
     ttl: Duration,
+    /// How long past the TTL an answer may stand in for a failing upstream (stale-if-error).
+    stale_if_error: Duration,
     not_found_ttl: Duration,
     /// Answers resolved in the last second, by cache key, and the resolutions in flight: moka
     /// runs one resolution per key at a time, and concurrent callers for that key wait for it
@@ -80,13 +76,13 @@ pub struct WeatherLookup {
 
 impl WeatherLookup {
     /// `upstream_timeout` bounds one upstream call (the client's timeout), and so how long an
-    /// instance waits for another's; `ttl` and `not_found_ttl` are how long answers are cached.
+    /// instance waits for another's; `ttl` and `not_found_ttl` are how long answers are fresh,
+    /// and `stale_if_error` how much longer an answer is kept for when upstream fails.
     pub fn new(
         client: OpenWeatherClient,
         cache: WeatherCache,
         upstream_timeout: Duration,
-        ttl: Duration,
-        not_found_ttl: Duration,
+        (ttl, stale_if_error, not_found_ttl): (Duration, Duration, Duration),
     ) -> Self {
         Self {
             lock: FetchLock::new(cache.redis().clone(), upstream_timeout),
@@ -94,6 +90,7 @@ impl WeatherLookup {
             cache,
             upstream_timeout,
             ttl,
+            stale_if_error,
             not_found_ttl,
             recent: moka::future::Cache::builder()
                 .max_capacity(MEMORY_CAPACITY)
@@ -104,10 +101,12 @@ impl WeatherLookup {
 
     /// The current weather at `place`, from the cache when it holds a fresh answer.
     ///
-    /// A miss asks upstream and stores the answer for the TTL; concurrent misses for one place
-    /// wait for that one call and share its answer or its error. "Place not found" is stored
-    /// too, briefly, and still answers [`UpstreamError::PlaceNotFound`]; other upstream errors
-    /// are never cached. Redis being down makes every lookup a miss, nothing worse.
+    /// A miss asks upstream and stores the answer for the TTL plus the stale-if-error window;
+    /// concurrent misses for one place wait for that one call and share its answer or its
+    /// error. When the call fails for any reason but "place not found", an answer still within
+    /// the window stands in, marked [`CacheStatus::Stale`]. "Place not found" is stored too,
+    /// briefly, and still answers [`UpstreamError::PlaceNotFound`]; other upstream errors are
+    /// never cached. Redis being down makes every lookup a miss, nothing worse.
     #[tracing::instrument(name = "lookup.look_up", skip(self))]
     pub async fn look_up(
         &self,
@@ -130,7 +129,9 @@ impl WeatherLookup {
             .map_err(|err| UpstreamError::clone(&err))?;
         // Only the caller whose resolution fetched it reports a miss; those that waited for it
         // were answered from that one call, as from the cache.
-        let status = if entry.is_fresh() && entry.value().fetched {
+        let status = if entry.value().stale {
+            CacheStatus::Stale
+        } else if entry.is_fresh() && entry.value().fetched {
             CacheStatus::Miss
         } else {
             CacheStatus::Hit
@@ -149,14 +150,35 @@ impl WeatherLookup {
         place: &Place,
         lang: &Language,
     ) -> Result<Arc<Resolved>, UpstreamError> {
-        if let Some(answer) = self.fresh_in_redis(key).await {
+        let cached = self.cache.get(key).await;
+        if let Some(answer) = cached.as_ref().filter(|answer| self.is_fresh(answer)) {
             return Ok(Arc::new(Resolved {
-                answer,
+                answer: answer.clone(),
                 fetched: false,
+                stale: false,
             }));
         }
-        let (answer, fetched) = self.fetch_once_for_all(key, place, lang).await?;
-        Ok(Arc::new(Resolved { answer, fetched }))
+        match self.fetch_once_for_all(key, place, lang).await {
+            Ok((answer, fetched)) => Ok(Arc::new(Resolved {
+                answer,
+                fetched,
+                stale: false,
+            })),
+            Err(err) => match cached {
+                Some(CachedAnswer::Weather(weather))
+                    if !matches!(err, UpstreamError::PlaceNotFound)
+                        && self.age_s(&weather) < self.stale_limit_s() =>
+                {
+                    tracing::warn!(error = %err, "upstream failed; answering with the last good answer");
+                    Ok(Arc::new(Resolved {
+                        answer: CachedAnswer::Weather(weather),
+                        fetched: false,
+                        stale: true,
+                    }))
+                }
+                _ => Err(err),
+            },
+        }
     }
 
     /// Asks upstream, unless another instance is asking already: then waits for its answer to
@@ -214,7 +236,12 @@ impl WeatherLookup {
         lang: &Language,
     ) -> Result<CachedAnswer, UpstreamError> {
         let (answer, ttl) = match self.client.fetch_current(place, lang).await {
-            Ok(weather) => (CachedAnswer::Weather(Box::new(weather)), self.ttl),
+            // Kept past the TTL, to stand in if upstream fails later; freshness is judged from
+            // `fetched_at`, not from the key's expiry.
+            Ok(weather) => (
+                CachedAnswer::Weather(Box::new(weather)),
+                self.ttl + self.stale_if_error,
+            ),
             Err(UpstreamError::PlaceNotFound) => (CachedAnswer::NotFound, self.not_found_ttl),
             Err(other) => return Err(other),
         };
@@ -222,17 +249,27 @@ impl WeatherLookup {
         Ok(answer)
     }
 
-    /// A cached answer that is still fresh ("not found" always is while Redis keeps it).
+    /// A cached answer that is still fresh.
     async fn fresh_in_redis(&self, key: &str) -> Option<CachedAnswer> {
         let answer = self.cache.get(key).await?;
-        let fresh = match &answer {
-            CachedAnswer::Weather(weather) => self.age_s(weather) < self.ttl.as_secs(),
-            CachedAnswer::NotFound => true,
-        };
-        fresh.then_some(answer)
+        self.is_fresh(&answer).then_some(answer)
     }
 
-    /// The answer a resolution gives a caller, or `None` when its weather is past the TTL.
+    /// Whether an answer is within its TTL ("not found" always is, while Redis keeps it).
+    fn is_fresh(&self, answer: &CachedAnswer) -> bool {
+        match answer {
+            CachedAnswer::Weather(weather) => self.age_s(weather) < self.ttl.as_secs(),
+            CachedAnswer::NotFound => true,
+        }
+    }
+
+    /// The age, in seconds, up to which an answer may stand in for a failing upstream.
+    fn stale_limit_s(&self) -> u64 {
+        (self.ttl + self.stale_if_error).as_secs()
+    }
+
+    /// The answer a resolution gives a caller, or `None` when its weather is too old for it (past
+    /// the TTL, or for a stale answer past the stale-if-error window).
     fn answer(
         &self,
         resolved: &Resolved,
@@ -243,14 +280,25 @@ impl WeatherLookup {
             CachedAnswer::NotFound => return Some(Err(UpstreamError::PlaceNotFound)),
         };
         let age_s = self.age_s(weather);
-        // Redis expires the key on time; this guards the in-memory copy and clock skew.
-        if age_s >= self.ttl.as_secs() {
-            return None;
-        }
-        let cache = CacheInfo {
-            status,
-            age_s,
-            ttl_s: self.ttl.as_secs() - age_s,
+        let cache = if resolved.stale {
+            if age_s >= self.stale_limit_s() {
+                return None;
+            }
+            CacheInfo {
+                status: CacheStatus::Stale,
+                age_s,
+                ttl_s: 0,
+            }
+        } else {
+            // Redis expires the key on time; this guards the in-memory copy and clock skew.
+            if age_s >= self.ttl.as_secs() {
+                return None;
+            }
+            CacheInfo {
+                status,
+                age_s,
+                ttl_s: self.ttl.as_secs() - age_s,
+            }
         };
         Some(Ok(LookedUpWeather {
             weather: Weather::clone(weather),

@@ -246,7 +246,10 @@ impl HeaderRules {
     /// The schema of a header, and whether every response that declares it sends it.
     fn rule(name: &str) -> Option<(serde_json::Value, bool)> {
         let rule = match name {
-            "X-Cache" => (json!({ "type": "string", "enum": ["HIT", "MISS"] }), true),
+            "X-Cache" => (
+                json!({ "type": "string", "enum": ["HIT", "MISS", "STALE"] }),
+                true,
+            ),
             "Age" => (json!({ "type": "integer", "minimum": 0 }), true),
             "Cache-Control" => (
                 json!({ "type": "string", "pattern": "^max-age=[0-9]+$" }),

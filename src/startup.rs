@@ -71,8 +71,11 @@ impl Application {
             client,
             cache,
             settings.openweather_timeout(),
-            settings.cache_ttl(),
-            settings.not_found_ttl(),
+            (
+                settings.cache_ttl(),
+                settings.stale_if_error(),
+                settings.not_found_ttl(),
+            ),
         );
 
         let address = format!("{}:{}", settings.host, settings.port);

@@ -40,6 +40,16 @@ pub struct Weather {
     pub fetched_at: DateTime<Utc>,
 }
 
+/// Where an answer came from: the cache (`hit`), OpenWeatherMap just now (`miss`), or the
+/// cache past its TTL because upstream failed (`stale`, stale-if-error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Stale,
+}
+
 /// The place a weather report is for (OpenWeatherMap `name`, `sys.country`, `coord`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Location {

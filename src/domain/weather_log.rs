@@ -10,7 +10,7 @@ use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
 use utoipa::{PartialSchema, ToSchema};
 
-use super::{InvalidInput, Language, Place, WHITE_SPACE, Weather};
+use super::{CacheStatus, InvalidInput, Language, Place, WHITE_SPACE, Weather};
 
 /// Longest note, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
@@ -211,6 +211,11 @@ pub struct LogEntry {
     pub logged_at: DateTime<Utc>,
     #[serde(flatten)]
     pub weather: Weather,
+    /// Where the weather came from when the log was created: `hit`, `miss`, or `stale` (the
+    /// last good answer while upstream failed; `fetched_at` tells its age). `null` for logs
+    /// created before this was recorded.
+    #[schema(required = true)]
+    pub cache_status: Option<CacheStatus>,
     /// The user's note, or `null`.
     #[schema(value_type = Option<Note>, required = true)]
     pub note: Option<String>,

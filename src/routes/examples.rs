@@ -49,7 +49,7 @@ pub fn log_entry() -> Value {
         json!({ "id": "6b0d3e3965fd0591c5b06a8f", "logged_at": "2026-11-30T09:13:29.626Z" }),
         with(
             warsaw(),
-            json!({ "note": "Umbrella weather", "tags": ["rain", "commute"] }),
+            json!({ "cache_status": "hit", "note": "Umbrella weather", "tags": ["rain", "commute"] }),
         ),
     )
 }

@@ -8,9 +8,10 @@ use utoipa::{IntoParams, ToResponse, ToSchema};
 
 use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable};
 use super::{Endpoint, OutputQuery, examples};
+use crate::domain::CacheStatus;
 use crate::domain::{InvalidInput, Language, Place, Units, Weather, city_schema, deserialize_city};
 use crate::error::ApiError;
-use crate::lookup::{CacheInfo, CacheStatus, LookedUpWeather, WeatherLookup};
+use crate::lookup::{CacheInfo, LookedUpWeather, WeatherLookup};
 
 /// The current weather at a place given in the query.
 const WEATHER: &str = "/api/v1/weather";
@@ -73,9 +74,9 @@ pub struct CityPath {
 #[response(
     description = "The current weather, in the requested units.",
     headers(
-        ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap."),
+        ("X-Cache" = String, description = "`HIT` when the answer came from the cache, `MISS` when from OpenWeatherMap, `STALE` when OpenWeatherMap failed and this is the last good answer (at most `STALE_IF_ERROR_SECONDS` past its TTL)."),
         ("Age" = u64, description = "Seconds since the service fetched the answer from OpenWeatherMap."),
-        ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires."),
+        ("Cache-Control" = String, description = "`max-age=N`: the seconds until the cached answer expires (`0` for a stale answer)."),
     ),
     example = json!(examples::weather())
 )]
@@ -98,7 +99,9 @@ pub struct WeatherResponse {
     summary = "The current weather at a place given by name or coordinates",
     description = "Give `city`, or `lat` and `lon` (not both kinds). The answer comes from the \
         Redis cache when OpenWeatherMap was asked about the place in the last five minutes \
-        (`X-Cache: HIT`), else from OpenWeatherMap (`MISS`).",
+        (`X-Cache: HIT`), else from OpenWeatherMap (`MISS`). When OpenWeatherMap fails (for \
+        any reason but an unknown place) and the cache holds an older answer, that answer comes \
+        back as `200` with `X-Cache: STALE` and `Cache-Control: max-age=0` (stale-if-error).",
     params(
         ("place" = inline(Place), Query, style = Form, explode,
             description = "`city=…` (a place name, e.g. `Warsaw,PL`), or `lat=…&lon=…` \
@@ -163,6 +166,7 @@ async fn respond(
             match cache.status {
                 CacheStatus::Hit => "HIT",
                 CacheStatus::Miss => "MISS",
+                CacheStatus::Stale => "STALE",
             },
         ))
         .insert_header((header::AGE, cache.age_s))

@@ -9,7 +9,7 @@ use mongodb::bson::{self, oid::ObjectId};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Location, LogEntry, LogId, Measurements, Note, Tags, Units, Weather, name_key,
+    CacheStatus, Location, LogEntry, LogId, Measurements, Note, Tags, Units, Weather, name_key,
 };
 
 use super::query::{LogStats, PlaceStats};
@@ -32,6 +32,9 @@ pub(super) struct LogDocument {
     timezone_offset_s: Option<i32>,
     provider: String,
     fetched_at: bson::DateTime,
+    /// Where the answer came from; absent in logs stored before it was recorded.
+    #[serde(default)]
+    cache_status: Option<CacheStatus>,
     note: Option<String>,
     tags: Vec<String>,
 }
@@ -44,7 +47,12 @@ struct PlaceKey {
 
 impl LogDocument {
     /// A new log of `weather` (metric), logged now, with a fresh id.
-    pub(super) fn new(weather: Weather, note: Option<Note>, tags: Tags) -> Self {
+    pub(super) fn new(
+        weather: Weather,
+        cache_status: CacheStatus,
+        note: Option<Note>,
+        tags: Tags,
+    ) -> Self {
         Self {
             id: ObjectId::new(),
             logged_at: bson::DateTime::now(),
@@ -59,6 +67,7 @@ impl LogDocument {
             timezone_offset_s: weather.timezone_offset_s,
             provider: weather.provider,
             fetched_at: to_bson(weather.fetched_at),
+            cache_status: Some(cache_status),
             location: weather.location,
             note: note.map(Note::into_inner),
             tags: tags.into_inner(),
@@ -81,6 +90,7 @@ impl LogDocument {
                 provider: self.provider,
                 fetched_at: to_chrono(self.fetched_at),
             },
+            cache_status: self.cache_status,
             note: self.note,
             tags: self.tags,
         }

@@ -19,7 +19,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 
 pub use query::{Cursor, LogFilter, LogPage, LogStats, PlaceStats};
 
-use crate::domain::{LogEntry, LogId, LogPatch, Note, Tags, Weather};
+use crate::domain::{CacheStatus, LogEntry, LogId, LogPatch, Note, Tags, Weather};
 use document::{LogDocument, StatsDocument, object_id};
 use query::{BY_CITY_INDEX, BY_TIME_INDEX};
 
@@ -122,15 +122,17 @@ impl LogStore {
         Ok(started.elapsed())
     }
 
-    /// Stores a new log of `weather` (metric) and returns it as stored.
+    /// Stores a new log of `weather` (metric), with where that answer came from
+    /// (`cache_status`: a stale one is stored as such), and returns it as stored.
     #[tracing::instrument(name = "storage.insert", skip_all)]
     pub async fn insert(
         &self,
         weather: Weather,
+        cache_status: CacheStatus,
         note: Option<Note>,
         tags: Tags,
     ) -> Result<LogEntry, StorageError> {
-        let document = LogDocument::new(weather, note, tags);
+        let document = LogDocument::new(weather, cache_status, note, tags);
         self.logs.insert_one(&document).await?;
         Ok(document.into_entry())
     }

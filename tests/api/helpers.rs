@@ -57,6 +57,7 @@ pub fn test_settings(upstream: &MockServer) -> Settings {
         not_found_ttl_seconds: 60,
         request_timeout_seconds: 30,
         rust_log: "info".into(),
+        ..Settings::default()
     }
 }
 

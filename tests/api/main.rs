@@ -12,6 +12,7 @@ mod redis_outage;
 mod rejected;
 mod replicas;
 mod secrets;
+mod stale;
 mod stats;
 mod upstream_errors;
 mod weather;

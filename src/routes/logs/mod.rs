@@ -94,8 +94,15 @@ pub async fn create(
 ) -> Result<HttpResponse, ApiError> {
     let JsonObject(body) = body.into_inner();
     let new_log = NewLog::try_from(body)?;
-    let weather = lookup.look_up(&new_log.place, &new_log.lang).await?.weather;
-    let entry = store.insert(weather, new_log.note, new_log.tags).await?;
+    let looked_up = lookup.look_up(&new_log.place, &new_log.lang).await?;
+    let entry = store
+        .insert(
+            looked_up.weather,
+            looked_up.cache.status,
+            new_log.note,
+            new_log.tags,
+        )
+        .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("{LOGS}/{}", entry.id)))
         .json(in_units(entry, query.units)))
