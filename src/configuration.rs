@@ -21,12 +21,18 @@ pub const VARIABLES: &[&str] = &[
     "CACHE_TTL_SECONDS",
     "NOT_FOUND_TTL_SECONDS",
     "STALE_IF_ERROR_SECONDS",
+    "UPSTREAM_CALLS_PER_MINUTE",
+    "UPSTREAM_CALLS_PER_DAY",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
 /// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
 const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+/// Most calls per minute accepted (far above any OpenWeatherMap plan; more is a typo).
+const MAX_CALLS_PER_MINUTE: u64 = 1_000_000;
+/// Most calls per day accepted.
+const MAX_CALLS_PER_DAY: u64 = 1_000_000_000;
 /// Longest stale-if-error window accepted: a week (older weather is no answer at all).
 const MAX_STALE_IF_ERROR_SECONDS: u64 = 7 * 86_400;
 
@@ -63,6 +69,12 @@ pub struct Settings {
     /// How long past its TTL an answer is kept to stand in when upstream fails
     /// (stale-if-error, RFC 5861), in seconds; `0` turns it off. Default `3600`.
     pub stale_if_error_seconds: u64,
+    /// Most calls to OpenWeatherMap per minute, shared by every replica. Default `60`, the free
+    /// plan's limit.
+    pub upstream_calls_per_minute: u64,
+    /// Most calls to OpenWeatherMap per UTC day, shared by every replica; `0` for no daily cap.
+    /// Default `0`.
+    pub upstream_calls_per_day: u64,
     /// Longest a request may take, body included, in seconds; then it answers 408. Default
     /// `30`: above the upstream timeout, so a slow lookup still finishes.
     pub request_timeout_seconds: u64,
@@ -116,6 +128,8 @@ impl Default for Settings {
             cache_ttl_seconds: 300,
             not_found_ttl_seconds: 60,
             stale_if_error_seconds: 3600,
+            upstream_calls_per_minute: 60,
+            upstream_calls_per_day: 0,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
         }
@@ -174,6 +188,16 @@ impl Settings {
         if self.stale_if_error_seconds > MAX_STALE_IF_ERROR_SECONDS {
             return Err(ConfigError(format!(
                 "STALE_IF_ERROR_SECONDS must be between 0 (off) and {MAX_STALE_IF_ERROR_SECONDS} (a week)"
+            )));
+        }
+        if !(1..=MAX_CALLS_PER_MINUTE).contains(&self.upstream_calls_per_minute) {
+            return Err(ConfigError(format!(
+                "UPSTREAM_CALLS_PER_MINUTE must be between 1 and {MAX_CALLS_PER_MINUTE}"
+            )));
+        }
+        if self.upstream_calls_per_day > MAX_CALLS_PER_DAY {
+            return Err(ConfigError(format!(
+                "UPSTREAM_CALLS_PER_DAY must be between 0 (no daily cap) and {MAX_CALLS_PER_DAY}"
             )));
         }
         // MongoDB's rules for database names (on every platform it runs on).
@@ -273,6 +297,9 @@ mod tests {
             ("CACHE_TTL_SECONDS", "99999999999999999"),
             ("STALE_IF_ERROR_SECONDS", "-1"),
             ("STALE_IF_ERROR_SECONDS", "604801"),
+            ("UPSTREAM_CALLS_PER_MINUTE", "0"),
+            ("UPSTREAM_CALLS_PER_MINUTE", "sixty"),
+            ("UPSTREAM_CALLS_PER_DAY", "-5"),
             ("HOST", "localhost"),
             ("MONGODB_DATABASE", ""),
             ("MONGODB_DATABASE", "a/b"),

@@ -86,6 +86,7 @@ impl ApiError {
                 UpstreamError::RateLimited { .. } => ProblemKind::UpstreamRateLimited,
                 UpstreamError::Timeout(_) => ProblemKind::UpstreamTimeout,
                 UpstreamError::Failed(_) => ProblemKind::UpstreamFailed,
+                UpstreamError::BudgetExhausted { .. } => ProblemKind::UpstreamBudgetExhausted,
             },
             ApiError::Storage(_) => ProblemKind::StorageUnavailable,
         }
@@ -112,6 +113,8 @@ pub enum ProblemKind {
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamFailed,
+    /// Our own call budget refused a call to upstream.
+    UpstreamBudgetExhausted,
     StorageUnavailable,
     /// A failure the service did not foresee (an error from the framework itself).
     Internal,
@@ -132,6 +135,7 @@ impl ProblemKind {
             }
             ProblemKind::NoApiKey
             | ProblemKind::UpstreamRateLimited
+            | ProblemKind::UpstreamBudgetExhausted
             | ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -196,7 +200,11 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut response = problem_response(kind.status(), kind, detail);
-        if let ApiError::Upstream(UpstreamError::RateLimited { retry_after_s }) = self {
+        if let ApiError::Upstream(
+            UpstreamError::RateLimited { retry_after_s }
+            | UpstreamError::BudgetExhausted { retry_after_s },
+        ) = self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));

@@ -43,3 +43,4 @@ pub mod shared_redis;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;
+pub mod upstream_guard;

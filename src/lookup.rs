@@ -15,6 +15,7 @@ use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
+use crate::upstream_guard::CallBudget;
 
 /// How long a resolved answer stays in process memory. Short, so Redis stays the one shared
 /// truth; long enough that a burst of lookups for one place costs one Redis round trip a second.
@@ -62,6 +63,7 @@ pub struct WeatherLookup {
     client: OpenWeatherClient,
     cache: WeatherCache,
     lock: FetchLock,
+    budget: CallBudget,
     /// The upstream timeout: how long one call may take.
     upstream_timeout: Duration,
     ttl: Duration,
@@ -81,11 +83,13 @@ impl WeatherLookup {
     pub fn new(
         client: OpenWeatherClient,
         cache: WeatherCache,
+        budget: CallBudget,
         upstream_timeout: Duration,
         (ttl, stale_if_error, not_found_ttl): (Duration, Duration, Duration),
     ) -> Self {
         Self {
             lock: FetchLock::new(cache.redis().clone(), upstream_timeout),
+            budget,
             client,
             cache,
             upstream_timeout,
@@ -228,13 +232,19 @@ impl WeatherLookup {
         }
     }
 
-    /// Asks upstream and caches what it said: the weather for the TTL, "not found" briefly.
+    /// Asks upstream, if the call budget allows it, and caches what it said: the weather for
+    /// the TTL (and the stale-if-error window), "not found" briefly.
     async fn fetch_and_store(
         &self,
         key: &str,
         place: &Place,
         lang: &Language,
     ) -> Result<CachedAnswer, UpstreamError> {
+        // Without a key no call is made, so none is taken from the budget.
+        if !self.client.has_api_key() {
+            return Err(UpstreamError::NoApiKey);
+        }
+        self.budget.take_a_call().await?;
         let (answer, ttl) = match self.client.fetch_current(place, lang).await {
             // Kept past the TTL, to stand in if upstream fails later; freshness is judged from
             // `fetched_at`, not from the key's expiry.

@@ -35,6 +35,10 @@ pub enum UpstreamError {
     Timeout(Duration),
     #[error("OpenWeatherMap failed: {0}")]
     Failed(String),
+    /// Not an answer of OpenWeatherMap: our own call budget (`UPSTREAM_CALLS_PER_MINUTE`,
+    /// `UPSTREAM_CALLS_PER_DAY`) refused the call before it was made.
+    #[error("the budget of calls to OpenWeatherMap is used up for now")]
+    BudgetExhausted { retry_after_s: u64 },
 }
 
 /// A client for OpenWeatherMap's current-weather endpoint (`GET /data/2.5/weather`).
@@ -73,6 +77,11 @@ impl OpenWeatherClient {
             api_key: api_key.filter(|key| !key.expose_secret().trim().is_empty()),
             timeout,
         })
+    }
+
+    /// Whether a key is configured (without one, every fetch is [`UpstreamError::NoApiKey`]).
+    pub fn has_api_key(&self) -> bool {
+        self.api_key.is_some()
     }
 
     /// Fetches the current weather for `place`, always in metric units.

@@ -18,6 +18,7 @@ use crate::openweather::OpenWeatherClient;
 use crate::routes;
 use crate::shared_redis::SharedRedis;
 use crate::storage::LogStore;
+use crate::upstream_guard::CallBudget;
 
 /// Largest request body we read: 64 KiB (a log is far smaller).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -58,6 +59,11 @@ impl Application {
         )
         .await?;
         let redis = SharedRedis::new(settings.redis_url.expose(), &settings.redis_key_prefix)?;
+        let budget = CallBudget::new(
+            redis.clone(),
+            settings.upstream_calls_per_minute,
+            settings.upstream_calls_per_day,
+        );
         let cache = WeatherCache::new(redis);
         let client = OpenWeatherClient::new(
             &settings.openweather_base_url,
@@ -70,6 +76,7 @@ impl Application {
         let lookup = WeatherLookup::new(
             client,
             cache,
+            budget,
             settings.openweather_timeout(),
             (
                 settings.cache_ttl(),

@@ -93,18 +93,22 @@ pub struct UnsupportedMediaType(pub Problem);
 )]
 pub struct BadGateway(pub Problem);
 
-/// 503 on weather lookups: no key, or OpenWeatherMap's rate limit.
+/// 503 on weather lookups: no key, OpenWeatherMap's rate limit, or our call budget.
 #[derive(ToResponse)]
 #[response(
-    description = "No OpenWeatherMap API key is configured, or OpenWeatherMap's rate limit was \
-        reached (then `Retry-After` says when to try again).",
+    description = "No OpenWeatherMap API key is configured, OpenWeatherMap's rate limit was \
+        reached, or this service's own budget of upstream calls (`UPSTREAM_CALLS_PER_MINUTE`, \
+        `UPSTREAM_CALLS_PER_DAY`) is used up; then `Retry-After` says when to try again. When \
+        the cache holds an older answer, that comes back instead, marked stale.",
     content_type = "application/problem+json",
-    headers(("Retry-After" = u64, description = "Seconds to wait, when the rate limit was reached.")),
+    headers(("Retry-After" = u64, description = "Seconds to wait, when a rate limit or the budget was reached.")),
     examples(
         ("no API key" = (value = json!(examples::problem(503, "no-api-key",
             "no OpenWeatherMap API key is configured (set OPENWEATHER_API_KEY)")))),
         ("rate limited" = (value = json!(examples::problem(503, "upstream-rate-limited",
             "OpenWeatherMap's rate limit was reached")))),
+        ("budget exhausted" = (value = json!(examples::problem(503, "upstream-budget-exhausted",
+            "the budget of calls to OpenWeatherMap is used up for now")))),
     )
 )]
 pub struct WeatherUnavailable(pub Problem);
@@ -122,14 +126,17 @@ pub struct StorageUnavailable(pub Problem);
 #[derive(ToResponse)]
 #[response(
     description = "No OpenWeatherMap API key is configured, OpenWeatherMap's rate limit was \
-        reached (then `Retry-After` says when to try again), or MongoDB is unavailable.",
+        reached or this service's budget of upstream calls is used up (then `Retry-After` says \
+        when to try again), or MongoDB is unavailable.",
     content_type = "application/problem+json",
-    headers(("Retry-After" = u64, description = "Seconds to wait, when the rate limit was reached.")),
+    headers(("Retry-After" = u64, description = "Seconds to wait, when a rate limit or the budget was reached.")),
     examples(
         ("no API key" = (value = json!(examples::problem(503, "no-api-key",
             "no OpenWeatherMap API key is configured (set OPENWEATHER_API_KEY)")))),
         ("rate limited" = (value = json!(examples::problem(503, "upstream-rate-limited",
             "OpenWeatherMap's rate limit was reached")))),
+        ("budget exhausted" = (value = json!(examples::problem(503, "upstream-budget-exhausted",
+            "the budget of calls to OpenWeatherMap is used up for now")))),
         ("storage unavailable" = (value = json!(examples::problem(503, "storage-unavailable",
             "storage is unavailable; try again shortly")))),
     )

@@ -1,6 +1,7 @@
 //! Black-box tests of the HTTP API against real MongoDB and Redis (see `scripts/test`), with a
 //! local stand-in for OpenWeatherMap serving recorded answers.
 
+mod budget;
 mod cache;
 mod errors;
 mod health;
