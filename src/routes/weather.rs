@@ -147,8 +147,9 @@ pub async fn by_query(
 #[tracing::instrument(name = "weather.by_path", skip(lookup))]
 pub async fn by_path(
     lookup: web::Data<WeatherLookup>,
-    path: web::Path<CityPath>,
     query: web::Query<OutputQuery>,
+    // Last: actix-web extracts in this order, and a bad query reports before a bad city.
+    path: web::Path<CityPath>,
 ) -> Result<HttpResponse, ApiError> {
     respond(&lookup, &path.city, query.units, &query.lang).await
 }

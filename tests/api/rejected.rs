@@ -286,3 +286,33 @@ async fn a_batch_of_rejected_writes_leaves_every_stored_document_as_it_was() {
     assert_eq!(cache_keys(&app).await, keys_before, "the cache keys");
     assert_eq!(app.upstream_calls().await, upstream_calls_before);
 }
+
+#[tokio::test]
+async fn the_query_and_the_body_are_checked_before_the_id_in_the_path() {
+    let app = spawn_app().await;
+    let url = format!("{}/api/v1/logs/not-an-id", app.address);
+
+    let not_json = app
+        .http
+        .patch(&url)
+        .header("content-type", "text/plain")
+        .body("note")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(not_json, 415).await;
+    let bad_query = app
+        .http
+        .get(format!("{url}?units=kelvin"))
+        .send()
+        .await
+        .unwrap();
+    let problem = assert_problem(bad_query, 400).await;
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the query string is not valid"),
+        "{problem}"
+    );
+}

@@ -171,8 +171,10 @@ pub async fn list(
 #[tracing::instrument(name = "logs.get", skip(store))]
 pub async fn get(
     store: web::Data<LogStore>,
-    id: web::Path<LogId>,
     query: web::Query<UnitsQuery>,
+    // Last: actix-web extracts in this order, and a bad query reports before a bad id, as it
+    // did when the id was parsed in the handler.
+    id: web::Path<LogId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let entry = store.get(id).await?.ok_or_else(|| not_found(id))?;
@@ -204,9 +206,10 @@ pub async fn get(
 #[tracing::instrument(name = "logs.update", skip(store))]
 pub async fn update(
     store: web::Data<LogStore>,
-    id: web::Path<LogId>,
     query: web::Query<UnitsQuery>,
     body: web::Json<JsonObject<LogPatchRequest>>,
+    // Last, so the body is read (and its 413, 415 or 408 reported) before a bad id is.
+    id: web::Path<LogId>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id.into_inner();
     let JsonObject(body) = body.into_inner();
