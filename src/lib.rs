@@ -44,3 +44,4 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod upstream_guard;
+pub mod upstream_pause;

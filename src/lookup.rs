@@ -16,6 +16,7 @@ use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
 use crate::upstream_guard::CallBudget;
+use crate::upstream_pause::RefusalPause;
 
 /// How long a resolved answer stays in process memory. Short, so Redis stays the one shared
 /// truth; long enough that a burst of lookups for one place costs one Redis round trip a second.
@@ -64,6 +65,7 @@ pub struct WeatherLookup {
     cache: WeatherCache,
     lock: FetchLock,
     budget: CallBudget,
+    pause: RefusalPause,
     /// The upstream timeout: how long one call may take.
     upstream_timeout: Duration,
     ttl: Duration,
@@ -90,6 +92,7 @@ impl WeatherLookup {
         Self {
             lock: FetchLock::new(cache.redis().clone(), upstream_timeout),
             budget,
+            pause: RefusalPause::new(cache.redis().clone()),
             client,
             cache,
             upstream_timeout,
@@ -232,8 +235,9 @@ impl WeatherLookup {
         }
     }
 
-    /// Asks upstream, if the call budget allows it, and caches what it said: the weather for
-    /// the TTL (and the stale-if-error window), "not found" briefly.
+    /// Asks upstream, unless a refusal paused the calls or the budget is used up, and caches
+    /// what it said: the weather for the TTL (and the stale-if-error window), "not found"
+    /// briefly. A 429 or 401 pauses the calls of every replica.
     async fn fetch_and_store(
         &self,
         key: &str,
@@ -244,8 +248,13 @@ impl WeatherLookup {
         if !self.client.has_api_key() {
             return Err(UpstreamError::NoApiKey);
         }
+        if let Some(pause) = self.pause.current().await {
+            return Err(pause.as_error());
+        }
         self.budget.take_a_call().await?;
-        let (answer, ttl) = match self.client.fetch_current(place, lang).await {
+        let fetched = self.client.fetch_current(place, lang).await;
+        self.pause.note(&fetched.as_ref().map(|_| ())).await;
+        let (answer, ttl) = match fetched {
             // Kept past the TTL, to stand in if upstream fails later; freshness is judged from
             // `fetched_at`, not from the key's expiry.
             Ok(weather) => (

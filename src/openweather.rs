@@ -132,7 +132,7 @@ impl OpenWeatherClient {
                 let retry_after_s = response
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
-                    .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+                    .and_then(|value| retry_after_seconds(value.to_str().ok()?))
                     .unwrap_or(DEFAULT_RETRY_AFTER_S);
                 return Err(UpstreamError::RateLimited { retry_after_s });
             }
@@ -160,6 +160,20 @@ impl OpenWeatherClient {
             UpstreamError::Failed(err.without_url().to_string())
         }
     }
+}
+
+/// A `Retry-After` value in seconds from now: either of its forms (RFC 9110 §10.2.3), a
+/// number of seconds or an HTTP-date. `None` when it is neither.
+fn retry_after_seconds(value: &str) -> Option<u64> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse() {
+        return Some(seconds);
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    let left = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    Some(left.as_secs_f64().ceil() as u64)
 }
 
 // Upstream's wire format (https://openweathermap.org/current#fields_json). Numbers are read as

@@ -82,7 +82,8 @@ pub struct UnsupportedMediaType(pub Problem);
 /// 502: OpenWeatherMap refused the key or failed.
 #[derive(ToResponse)]
 #[response(
-    description = "OpenWeatherMap rejected the configured API key, or failed.",
+    description = "OpenWeatherMap rejected the configured API key (then no call goes out for a \
+        minute, on any replica), or failed.",
     content_type = "application/problem+json",
     examples(
         ("key rejected" = (value = json!(examples::problem(502, "upstream-key-rejected",
@@ -97,7 +98,8 @@ pub struct BadGateway(pub Problem);
 #[derive(ToResponse)]
 #[response(
     description = "No OpenWeatherMap API key is configured, OpenWeatherMap's rate limit was \
-        reached, or this service's own budget of upstream calls (`UPSTREAM_CALLS_PER_MINUTE`, \
+        reached (then no call goes out, on any replica, until its `Retry-After` has passed), or \
+        this service's own budget of upstream calls (`UPSTREAM_CALLS_PER_MINUTE`, \
         `UPSTREAM_CALLS_PER_DAY`) is used up; then `Retry-After` says when to try again. When \
         the cache holds an older answer, that comes back instead, marked stale.",
     content_type = "application/problem+json",

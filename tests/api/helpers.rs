@@ -223,6 +223,16 @@ impl TestApp {
             .expect("count logs")
     }
 
+    /// Ends a pause that an upstream 429 or 401 started, as if its time had passed.
+    pub async fn end_upstream_pause(&self) {
+        let key = format!("{}:v1:upstream:pause", self.settings.redis_key_prefix);
+        let _: () = redis::cmd("DEL")
+            .arg(key)
+            .query_async(&mut self.redis().await)
+            .await
+            .expect("Redis answers");
+    }
+
     /// A Redis connection for looking at keys directly.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.settings.redis_url.expose())

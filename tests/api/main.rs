@@ -10,6 +10,7 @@ mod list;
 mod logs;
 mod openapi;
 mod redis_outage;
+mod refusals;
 mod rejected;
 mod replicas;
 mod secrets;

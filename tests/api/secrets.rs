@@ -55,6 +55,8 @@ async fn no_response_or_log_line_holds_the_api_key() {
     let mut seen = String::new();
     for (i, answer) in answers.into_iter().enumerate() {
         app.upstream.reset().await;
+        // A 401 or 429 pauses calls; every case must reach upstream with the key.
+        app.end_upstream_pause().await;
         app.upstream_always(answer).await;
         let response = app.get_weather(&format!("City{i}")).await;
         seen.push_str(&format!("{:?}", response.headers()));
