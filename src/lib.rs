@@ -44,4 +44,5 @@ pub mod startup;
 pub mod storage;
 pub mod telemetry;
 pub mod upstream_guard;
+pub mod upstream_health;
 pub mod upstream_pause;

@@ -16,6 +16,7 @@ use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
 use crate::upstream_guard::CallBudget;
+use crate::upstream_health::{UpstreamHealth, UpstreamState, UpstreamStatus};
 use crate::upstream_pause::RefusalPause;
 
 /// How long a resolved answer stays in process memory. Short, so Redis stays the one shared
@@ -66,6 +67,7 @@ pub struct WeatherLookup {
     lock: FetchLock,
     budget: CallBudget,
     pause: RefusalPause,
+    health: UpstreamHealth,
     /// The upstream timeout: how long one call may take.
     upstream_timeout: Duration,
     ttl: Duration,
@@ -93,6 +95,7 @@ impl WeatherLookup {
             lock: FetchLock::new(cache.redis().clone(), upstream_timeout),
             budget,
             pause: RefusalPause::new(cache.redis().clone()),
+            health: UpstreamHealth::new(cache.redis().clone()),
             client,
             cache,
             upstream_timeout,
@@ -254,6 +257,7 @@ impl WeatherLookup {
         self.budget.take_a_call().await?;
         let fetched = self.client.fetch_current(place, lang).await;
         self.pause.note(&fetched.as_ref().map(|_| ())).await;
+        self.health.note(fetched.as_ref().map(|_| ())).await;
         let (answer, ttl) = match fetched {
             // Kept past the TTL, to stand in if upstream fails later; freshness is judged from
             // `fetched_at`, not from the key's expiry.
@@ -328,6 +332,27 @@ impl WeatherLookup {
     /// Whole seconds since upstream was asked for `weather`.
     fn age_s(&self, weather: &Weather) -> u64 {
         (Utc::now() - weather.fetched_at).num_seconds().max(0) as u64
+    }
+
+    /// What readiness reports about upstream: its state, the last calls and the budget.
+    pub async fn upstream_status(&self) -> UpstreamStatus {
+        let (pause, usage, record) = tokio::join!(
+            self.pause.current(),
+            self.budget.usage(),
+            self.health.read()
+        );
+        UpstreamStatus {
+            provider: crate::openweather::PROVIDER,
+            state: UpstreamState::from_facts(
+                self.client.has_api_key(),
+                pause.map(|pause| pause.reason),
+                self.budget.is_exhausted(usage),
+                &record,
+            ),
+            record,
+            usage,
+            limits: self.budget.limits(),
+        }
     }
 
     /// The cache, for readiness checks.

@@ -79,6 +79,21 @@ impl SharedRedis {
             .map_err(|err| self.note_failure(err))
     }
 
+    /// Runs a pipeline (`atomic()` makes it a MULTI/EXEC transaction), with the same rules.
+    pub async fn query_pipeline<T: FromRedisValue>(
+        &self,
+        pipeline: &redis::Pipeline,
+    ) -> Result<T, RedisUnavailable> {
+        if self.in_outage() {
+            return Err(RedisUnavailable::BackingOff);
+        }
+        let mut connection = self.connection.clone();
+        pipeline
+            .query_async(&mut connection)
+            .await
+            .map_err(|err| self.note_failure(err))
+    }
+
     /// Runs a Lua script (atomic on the server), with the same rules as [`SharedRedis::query`].
     pub async fn eval<T: FromRedisValue>(
         &self,

@@ -93,24 +93,41 @@ pub fn stats() -> Value {
     })
 }
 
-/// `GET /health/ready` with both stores up.
+/// Readiness's report on upstream, with `status` and the last failure as given.
+fn upstream(status: &str, last_failure: Value) -> Value {
+    json!({
+        "provider": "openweathermap",
+        "status": status,
+        "last_success_at": "2026-11-30T09:13:25.261Z",
+        "last_failure_at": if last_failure.is_null() { Value::Null } else { json!("2026-11-30T09:20:02.117Z") },
+        "last_failure": last_failure,
+        "calls_this_minute": 3,
+        "calls_per_minute": 60,
+        "calls_today": 412,
+        "calls_per_day": 0
+    })
+}
+
+/// `GET /health/ready` with both stores up and upstream answering.
 pub fn ready() -> Value {
     json!({
         "status": "ok",
         "checks": {
             "mongodb": { "status": "up", "latency_ms": 1.85 },
-            "redis": { "status": "up", "latency_ms": 1.34 }
+            "redis": { "status": "up", "latency_ms": 1.34 },
+            "upstream": upstream("ok", Value::Null)
         }
     })
 }
 
-/// `GET /health/ready` with MongoDB down.
+/// `GET /health/ready` with MongoDB down (and upstream timing out, as it happens).
 pub fn not_ready() -> Value {
     json!({
         "status": "down",
         "checks": {
             "mongodb": { "status": "down", "error": "MongoDB did not answer a ping" },
-            "redis": { "status": "up", "latency_ms": 1.34 }
+            "redis": { "status": "up", "latency_ms": 1.34 },
+            "upstream": upstream("failing", json!("timeout"))
         }
     })
 }

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{HttpResponse, web};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -11,6 +12,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
 use super::{Endpoint, examples};
 use crate::lookup::WeatherLookup;
 use crate::storage::LogStore;
+use crate::upstream_health::UpstreamStatus;
 
 /// Liveness.
 const LIVE: &str = "/health/live";
@@ -52,20 +54,68 @@ struct Status {
     status: &'static str,
 }
 
-/// The readiness answer: overall status and one check per store.
+/// The readiness answer: overall status, one check per store, and what upstream is doing.
 #[derive(Serialize, ToSchema)]
 struct Readiness {
-    /// `ok`, `degraded` (Redis down: lookups work, uncached) or `down` (MongoDB down).
+    /// `ok`; `degraded` when Redis is down (lookups work, uncached) or upstream is in trouble
+    /// (lookups answer from the cache, stale, or with an error); `down` when MongoDB is down.
     #[schema(schema_with = readiness_status)]
     status: &'static str,
     checks: Checks,
 }
 
-/// One check per store.
+/// One check per store, and upstream.
 #[derive(Serialize, ToSchema)]
 struct Checks {
     mongodb: Check,
     redis: Check,
+    upstream: UpstreamCheck,
+}
+
+/// What upstream is doing, as every replica saw it (shared through Redis). Never holds the key.
+#[derive(Serialize, ToSchema)]
+struct UpstreamCheck {
+    /// Which upstream: `openweathermap`.
+    provider: &'static str,
+    /// `ok` (the last call was answered), `unknown` (no call yet), `no_key`, `key_rejected`
+    /// (calls paused for a minute), `rate_limited` (calls paused until upstream's
+    /// `Retry-After`), `budget_exhausted` (our own call budget) or `failing` (the last call
+    /// failed).
+    #[schema(schema_with = upstream_status)]
+    status: &'static str,
+    /// When upstream last answered, RFC 3339, or `null`.
+    #[schema(required = true)]
+    last_success_at: Option<DateTime<Utc>>,
+    /// When a call last failed, RFC 3339, or `null`.
+    #[schema(required = true)]
+    last_failure_at: Option<DateTime<Utc>>,
+    /// How it failed: `timeout`, `rate_limited`, `key_rejected` or `error`; or `null`.
+    #[schema(required = true)]
+    last_failure: Option<String>,
+    /// Calls made in this minute (UTC), by every replica.
+    calls_this_minute: u64,
+    /// `UPSTREAM_CALLS_PER_MINUTE`.
+    calls_per_minute: u64,
+    /// Calls made today (UTC), by every replica.
+    calls_today: u64,
+    /// `UPSTREAM_CALLS_PER_DAY`; `0` means no daily cap.
+    calls_per_day: u64,
+}
+
+impl From<UpstreamStatus> for UpstreamCheck {
+    fn from(status: UpstreamStatus) -> Self {
+        UpstreamCheck {
+            provider: status.provider,
+            status: status.state.as_str(),
+            last_success_at: status.record.last_success_at,
+            last_failure_at: status.record.last_failure_at,
+            last_failure: status.record.last_failure,
+            calls_this_minute: status.usage.calls_this_minute,
+            calls_per_minute: status.limits.0,
+            calls_today: status.usage.calls_today,
+            calls_per_day: status.limits.1,
+        }
+    }
 }
 
 /// Whether one store answered a ping.
@@ -101,6 +151,18 @@ fn check_status() -> ObjectBuilder {
     one_of(&["up", "down"])
 }
 
+fn upstream_status() -> ObjectBuilder {
+    one_of(&[
+        "ok",
+        "unknown",
+        "no_key",
+        "key_rejected",
+        "rate_limited",
+        "budget_exhausted",
+        "failing",
+    ])
+}
+
 impl Check {
     fn from_ping<E>(result: Result<Duration, E>, error: &'static str) -> Self {
         match result {
@@ -118,21 +180,25 @@ impl Check {
     }
 }
 
-/// Readiness: pings MongoDB and Redis, both at once, with short timeouts.
+/// Readiness: pings MongoDB and Redis, both at once, with short timeouts, and reports what
+/// upstream is doing.
 ///
-/// 200 `ok` when both answer; 200 `degraded` when only Redis is down (lookups still work,
-/// uncached); 503 `down` when MongoDB is down (no log can be read or written).
+/// 200 `ok` when both answer and upstream is `ok` or `unknown`; 200 `degraded` when Redis is
+/// down (lookups still work, uncached) or upstream is in trouble; 503 `down` when MongoDB is
+/// down (no log can be read or written).
 #[utoipa::path(
     get,
     path = READY,
     operation_id = "health_ready",
     tag = "health",
-    summary = "Readiness: MongoDB and Redis answer",
-    description = "Pings both stores at once. `degraded` (still 200) when only Redis is down: \
-        lookups work, uncached. The 503 body is the same JSON shape, not problem+json, so a \
+    summary = "Readiness: MongoDB and Redis answer, and what upstream is doing",
+    description = "Pings both stores at once. `degraded` (still 200) when Redis is down \
+        (lookups work, uncached) or upstream is not `ok`/`unknown` (lookups answer from the \
+        cache, stale, or with an error): never 503 for a third party, so an orchestrator does \
+        not restart a healthy API. The 503 body is the same JSON shape, not problem+json, so a \
         probe can read which store is down.",
     responses(
-        (status = 200, description = "`ok`, or `degraded` when only Redis is down.",
+        (status = 200, description = "`ok`, or `degraded` when Redis is down or upstream is in trouble.",
             body = Readiness, example = json!(examples::ready())),
         (status = 503, description = "`down`: MongoDB did not answer.", body = Readiness,
             content_type = "application/json", example = json!(examples::not_ready())),
@@ -160,13 +226,17 @@ pub async fn ready(store: web::Data<LogStore>, lookup: web::Data<WeatherLookup>)
             .await
             .map_err(|err| tracing::warn!(error = %err, "Redis ping failed"))
     };
-    let (mongodb, redis) = tokio::join!(mongodb, redis);
+    let (mongodb, redis, upstream) = tokio::join!(mongodb, redis, lookup.upstream_status());
+    let upstream_degraded = upstream.state.is_degraded();
     let checks = Checks {
         mongodb: Check::from_ping(mongodb, "MongoDB did not answer a ping"),
         redis: Check::from_ping(redis, "Redis did not answer a ping"),
+        upstream: upstream.into(),
     };
+    // Upstream in trouble is never 503: an orchestrator would restart a healthy API because a
+    // third party is down.
     let (status, mut response) = match (checks.mongodb.status, checks.redis.status) {
-        ("up", "up") => ("ok", HttpResponse::Ok()),
+        ("up", "up") if !upstream_degraded => ("ok", HttpResponse::Ok()),
         ("up", _) => ("degraded", HttpResponse::Ok()),
         _ => ("down", HttpResponse::ServiceUnavailable()),
     };

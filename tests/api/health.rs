@@ -3,8 +3,11 @@
 use std::time::Duration;
 
 use serde_json::Value;
+use wiremock::ResponseTemplate;
 
-use crate::helpers::{TcpProxy, socket_address, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TEST_API_KEY, TcpProxy, recorded, socket_address, spawn_app, spawn_app_with, spawn_replicas,
+};
 
 #[tokio::test]
 async fn liveness_is_ok() {
@@ -100,4 +103,94 @@ async fn start_up_gives_up_on_an_unreachable_mongodb_with_a_clear_error() {
         started.elapsed() < Duration::from_secs(10),
         "it gave up in time"
     );
+}
+
+/// A readiness case: the upstream state, upstream's answer, the settings, the overall status.
+type Case = (
+    &'static str,
+    ResponseTemplate,
+    fn(&mut weatherlog::configuration::Settings),
+    &'static str,
+);
+
+/// Readiness after one lookup of Warsaw against an upstream answering `answer`.
+async fn readiness_after_a_lookup(
+    answer: ResponseTemplate,
+    customize: impl FnOnce(&mut weatherlog::configuration::Settings),
+) -> (u16, Value) {
+    let replicas = spawn_replicas(2, customize).await;
+    replicas[0].upstream_always(answer).await;
+    replicas[0].get_weather("Warsaw").await;
+    // The other replica reports what the first one saw.
+    let response = replicas[1].get("/health/ready").await;
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    assert!(!body.contains(TEST_API_KEY), "{body}");
+    (status, serde_json::from_str(&body).unwrap())
+}
+
+#[tokio::test]
+async fn readiness_names_the_upstream_state_and_degrades_without_failing() {
+    let good = || recorded("current/warsaw_pl_heavy_rain.json");
+    let cases: Vec<Case> = vec![
+        ("ok", good(), |_| {}, "ok"),
+        (
+            "no_key",
+            good(),
+            |s| s.openweather_api_key = None,
+            "degraded",
+        ),
+        (
+            "key_rejected",
+            ResponseTemplate::new(401),
+            |_| {},
+            "degraded",
+        ),
+        (
+            "rate_limited",
+            ResponseTemplate::new(429),
+            |_| {},
+            "degraded",
+        ),
+        (
+            "budget_exhausted",
+            good(),
+            |s| s.upstream_calls_per_day = 1,
+            "degraded",
+        ),
+        ("failing", ResponseTemplate::new(500), |_| {}, "degraded"),
+    ];
+    let checks = cases
+        .into_iter()
+        .map(|(state, answer, customize, overall)| async move {
+            let (status, body) = readiness_after_a_lookup(answer, customize).await;
+            assert_eq!(status, 200, "{state}: never 503 for upstream");
+            assert_eq!(body["status"], overall, "{state}: {body}");
+            let upstream = &body["checks"]["upstream"];
+            assert_eq!(upstream["status"], state, "{body}");
+            assert_eq!(upstream["provider"], "openweathermap");
+            assert_eq!(upstream["calls_per_minute"], 60);
+            let calls = if state == "no_key" { 0 } else { 1 };
+            assert_eq!(upstream["calls_today"], calls, "{state}: {body}");
+            if state == "failing" {
+                assert_eq!(upstream["last_failure"], "error");
+                assert!(upstream["last_failure_at"].is_string());
+            }
+            if state == "ok" {
+                assert!(upstream["last_success_at"].is_string());
+                assert!(upstream["last_failure_at"].is_null());
+            }
+        });
+    futures_util::future::join_all(checks).await;
+}
+
+#[tokio::test]
+async fn before_any_call_upstream_is_unknown_and_readiness_ok() {
+    let app = spawn_app().await;
+
+    let body: Value = app.get("/health/ready").await.json().await.unwrap();
+
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["checks"]["upstream"]["status"], "unknown");
+    assert!(body["checks"]["upstream"]["last_success_at"].is_null());
 }
