@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Language, Place, Weather};
-use crate::shared_redis::SharedRedis;
+use crate::shared_redis::{RedisUnavailable, SharedRedis};
 
 /// What the cache knows about one place.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -76,8 +76,72 @@ impl WeatherCache {
         let _: Result<(), _> = self.redis.query(&command).await;
     }
 
+    /// Deletes this service's cached answers (of every schema version): all of them, or those of
+    /// one place in every language. `SCAN` walks the keyspace in steps and `UNLINK` frees the
+    /// memory in the background, so Redis keeps serving; keys of other applications sharing the
+    /// Redis, and this service's budget, pause and locks, are left alone. Returns how many keys
+    /// went.
+    ///
+    /// Errors: Redis unavailable (some keys may already be gone).
+    pub async fn purge(&self, place: Option<&Place>) -> Result<u64, RedisUnavailable> {
+        let answers = match place {
+            Some(place) => format!("{}:*", glob_escape(&place.cache_key())),
+            None => "*".to_owned(),
+        };
+        let pattern = format!("{}:*:weather:{answers}", glob_escape(self.redis.prefix()));
+        let mut cursor: u64 = 0;
+        let mut deleted = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = self
+                .redis
+                .query(
+                    redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(&pattern)
+                        .arg("COUNT")
+                        .arg(500),
+                )
+                .await?;
+            if !keys.is_empty() {
+                deleted += self
+                    .redis
+                    .query::<u64>(redis::cmd("UNLINK").arg(&keys))
+                    .await?;
+            }
+            if next == 0 {
+                return Ok(deleted);
+            }
+            cursor = next;
+        }
+    }
+
     /// The Redis connection, for readiness checks.
     pub fn redis(&self) -> &SharedRedis {
         &self.redis
+    }
+}
+
+/// `text` with the characters that `SCAN MATCH` patterns give a meaning (`* ? [ ] \`)
+/// escaped, so a prefix or a city name matches only itself.
+fn glob_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_characters_match_only_themselves() {
+        assert_eq!(glob_escape("city:a*b?[c]\\d"), "city:a\\*b\\?\\[c\\]\\\\d");
+        assert_eq!(glob_escape("weatherlog"), "weatherlog");
     }
 }

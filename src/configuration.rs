@@ -23,12 +23,15 @@ pub const VARIABLES: &[&str] = &[
     "STALE_IF_ERROR_SECONDS",
     "UPSTREAM_CALLS_PER_MINUTE",
     "UPSTREAM_CALLS_PER_DAY",
+    "ADMIN_TOKEN",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
 ];
 
 /// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
 const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+/// Shortest admin token accepted: a guessable token guards nothing.
+const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 /// Most calls per minute accepted (far above any OpenWeatherMap plan; more is a typo).
 const MAX_CALLS_PER_MINUTE: u64 = 1_000_000;
 /// Most calls per day accepted.
@@ -78,6 +81,9 @@ pub struct Settings {
     /// Longest a request may take, body included, in seconds; then it answers 408. Default
     /// `30`: above the upstream timeout, so a slow lookup still finishes.
     pub request_timeout_seconds: u64,
+    /// The bearer token of the admin routes (`DELETE /api/v1/cache`), at least 16 characters.
+    /// No default: without it the admin routes answer 403.
+    pub admin_token: Option<SecretString>,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`.
     pub rust_log: String,
 }
@@ -130,6 +136,7 @@ impl Default for Settings {
             stale_if_error_seconds: 3600,
             upstream_calls_per_minute: 60,
             upstream_calls_per_day: 0,
+            admin_token: None,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
         }
@@ -175,6 +182,9 @@ impl Settings {
         settings.openweather_api_key = settings
             .openweather_api_key
             .filter(|key| !key.expose_secret().trim().is_empty());
+        settings.admin_token = settings
+            .admin_token
+            .filter(|token| !token.expose_secret().trim().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -198,6 +208,13 @@ impl Settings {
         if self.upstream_calls_per_day > MAX_CALLS_PER_DAY {
             return Err(ConfigError(format!(
                 "UPSTREAM_CALLS_PER_DAY must be between 0 (no daily cap) and {MAX_CALLS_PER_DAY}"
+            )));
+        }
+        if let Some(token) = &self.admin_token
+            && token.expose_secret().chars().count() < MIN_ADMIN_TOKEN_CHARS
+        {
+            return Err(ConfigError(format!(
+                "ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_CHARS} characters (try `openssl rand -hex 32`)"
             )));
         }
         // MongoDB's rules for database names (on every platform it runs on).
@@ -300,6 +317,7 @@ mod tests {
             ("UPSTREAM_CALLS_PER_MINUTE", "0"),
             ("UPSTREAM_CALLS_PER_MINUTE", "sixty"),
             ("UPSTREAM_CALLS_PER_DAY", "-5"),
+            ("ADMIN_TOKEN", "short"),
             ("HOST", "localhost"),
             ("MONGODB_DATABASE", ""),
             ("MONGODB_DATABASE", "a/b"),

@@ -55,6 +55,15 @@ pub enum ApiError {
     /// 503: MongoDB failed or is unreachable.
     #[error("storage is unavailable; try again shortly")]
     Storage(#[from] StorageError),
+    /// 403: an admin route, with no `ADMIN_TOKEN` configured.
+    #[error("admin endpoints are disabled (set ADMIN_TOKEN to enable them)")]
+    AdminDisabled,
+    /// 401: an admin route without the right bearer token.
+    #[error("this route needs `Authorization: Bearer <ADMIN_TOKEN>`")]
+    Unauthorized,
+    /// 503: Redis did not answer an admin command.
+    #[error("the cache is unavailable; try again shortly")]
+    CacheUnavailable(#[from] crate::shared_redis::RedisUnavailable),
 }
 
 impl From<InvalidInput> for ApiError {
@@ -89,6 +98,9 @@ impl ApiError {
                 UpstreamError::BudgetExhausted { .. } => ProblemKind::UpstreamBudgetExhausted,
             },
             ApiError::Storage(_) => ProblemKind::StorageUnavailable,
+            ApiError::AdminDisabled => ProblemKind::AdminDisabled,
+            ApiError::Unauthorized => ProblemKind::Unauthorized,
+            ApiError::CacheUnavailable(_) => ProblemKind::CacheUnavailable,
         }
     }
 }
@@ -102,6 +114,10 @@ impl ApiError {
 #[strum(serialize_all = "kebab-case")]
 pub enum ProblemKind {
     BadRequest,
+    /// No or a wrong bearer token on an admin route.
+    Unauthorized,
+    /// An admin route while `ADMIN_TOKEN` is unset.
+    AdminDisabled,
     NotFound,
     PlaceNotFound,
     MethodNotAllowed,
@@ -116,6 +132,8 @@ pub enum ProblemKind {
     /// Our own call budget refused a call to upstream.
     UpstreamBudgetExhausted,
     StorageUnavailable,
+    /// Redis did not answer an admin command.
+    CacheUnavailable,
     /// A failure the service did not foresee (an error from the framework itself).
     Internal,
 }
@@ -125,6 +143,8 @@ impl ProblemKind {
     pub fn status(self) -> StatusCode {
         match self {
             ProblemKind::BadRequest => StatusCode::BAD_REQUEST,
+            ProblemKind::Unauthorized => StatusCode::UNAUTHORIZED,
+            ProblemKind::AdminDisabled => StatusCode::FORBIDDEN,
             ProblemKind::NotFound | ProblemKind::PlaceNotFound => StatusCode::NOT_FOUND,
             ProblemKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ProblemKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -136,7 +156,8 @@ impl ProblemKind {
             ProblemKind::NoApiKey
             | ProblemKind::UpstreamRateLimited
             | ProblemKind::UpstreamBudgetExhausted
-            | ProblemKind::StorageUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | ProblemKind::StorageUnavailable
+            | ProblemKind::CacheUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ProblemKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
             ProblemKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -200,6 +221,11 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut response = problem_response(kind.status(), kind, detail);
+        if let ApiError::Unauthorized = self {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let ApiError::Upstream(
             UpstreamError::RateLimited { retry_after_s }
             | UpstreamError::BudgetExhausted { retry_after_s },

@@ -15,6 +15,7 @@ use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
+use crate::shared_redis::RedisUnavailable;
 use crate::upstream_guard::CallBudget;
 use crate::upstream_health::{UpstreamHealth, UpstreamState, UpstreamStatus};
 use crate::upstream_pause::RefusalPause;
@@ -353,6 +354,15 @@ impl WeatherLookup {
             usage,
             limits: self.budget.limits(),
         }
+    }
+
+    /// Deletes cached answers (all, or one place's; see `WeatherCache::purge`), and this
+    /// process's copies in memory. Other replicas' copies in memory last at most a second more.
+    ///
+    /// Errors: Redis unavailable.
+    pub async fn purge(&self, place: Option<&Place>) -> Result<u64, RedisUnavailable> {
+        self.recent.invalidate_all();
+        self.cache.purge(place).await
     }
 
     /// The cache, for readiness checks.

@@ -15,17 +15,18 @@ use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::Problem;
 use crate::routes::responses::{
-    BadGateway, BadRequest, GatewayTimeout, Internal, LogNotFound, PayloadTooLarge, PlaceNotFound,
-    RequestTimeout, ServiceUnavailable, StorageUnavailable, UnsupportedMediaType,
-    WeatherUnavailable,
+    AdminDisabled, BadGateway, BadRequest, CacheUnavailable, GatewayTimeout, Internal, LogNotFound,
+    PayloadTooLarge, PlaceNotFound, RequestTimeout, ServiceUnavailable, StorageUnavailable,
+    Unauthorized, UnsupportedMediaType, WeatherUnavailable,
 };
-use crate::routes::{self, Endpoint, health, logs, stats, weather};
+use crate::routes::{self, Endpoint, cache, health, logs, stats, weather};
 
 /// Where the document is served.
 const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
@@ -58,6 +59,7 @@ pub const DOCS_PATH: &str = "/docs/";
         logs::update,
         logs::delete,
         stats::get_stats,
+        cache::purge,
         document,
     ),
     components(
@@ -77,14 +79,18 @@ pub const DOCS_PATH: &str = "/docs/";
             GatewayTimeout,
             RequestTimeout,
             Internal,
+            Unauthorized,
+            AdminDisabled,
+            CacheUnavailable,
         )
     ),
-    modifiers(&AnyRouteResponses, &FieldRules, &HeaderRules),
+    modifiers(&AdminTokenScheme, &AnyRouteResponses, &FieldRules, &HeaderRules),
     tags(
         (name = "weather", description = "The current weather at a place, through the cache."),
         (name = "logs", description = "The weather log: create, list, read, update, delete."),
         (name = "stats", description = "A summary of the weather log."),
         (name = "health", description = "Liveness and readiness probes."),
+        (name = "admin", description = "For operators, with `ADMIN_TOKEN`."),
         (name = "meta", description = "This document."),
     )
 )]
@@ -140,6 +146,22 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         vec![Endpoint::new(Method::GET, "/docs", docs_redirect)],
     );
     cfg.service(swagger_ui());
+}
+
+/// The bearer token of the admin routes, as the security scheme `admin_token`.
+struct AdminTokenScheme;
+
+impl Modify for AdminTokenScheme {
+    fn modify(&self, openapi: &mut Document) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .description(Some("`ADMIN_TOKEN`, as `Authorization: Bearer <token>`."))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme("admin_token", SecurityScheme::Http(scheme));
+    }
 }
 
 /// Every operation of the document (the API uses these four methods only).
@@ -260,6 +282,7 @@ impl HeaderRules {
                 true,
             ),
             "Retry-After" => (json!({ "type": "integer", "minimum": 0 }), false),
+            "WWW-Authenticate" => (json!({ "type": "string", "const": "Bearer" }), true),
             _ => return None,
         };
         Some(rule)

@@ -16,6 +16,7 @@ use crate::lookup::WeatherLookup;
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
 use crate::routes;
+use crate::routes::admin::AdminToken;
 use crate::shared_redis::SharedRedis;
 use crate::storage::LogStore;
 use crate::upstream_guard::CallBudget;
@@ -94,7 +95,12 @@ impl Application {
             .local_addr()
             .map_err(|source| StartupError::Bind { address, source })?
             .port();
-        let server = run(listener, store, lookup, settings.request_timeout())?;
+        let admin_token = AdminToken(settings.admin_token.clone());
+        let server = run(
+            listener,
+            (store, lookup, admin_token),
+            settings.request_timeout(),
+        )?;
         Ok(Self { port, server })
     }
 
@@ -112,12 +118,12 @@ impl Application {
 /// Builds the HTTP server over shared state; each worker thread clones the `Data` handles.
 fn run(
     listener: TcpListener,
-    store: LogStore,
-    lookup: WeatherLookup,
+    (store, lookup, admin_token): (LogStore, WeatherLookup, AdminToken),
     request_timeout: Duration,
 ) -> Result<Server, StartupError> {
     let store = web::Data::new(store);
     let lookup = web::Data::new(lookup);
+    let admin_token = web::Data::new(admin_token);
     let server = HttpServer::new(move || {
         App::new()
             // Innermost, so its 408 passes through the logger and the problem+json fallback.
@@ -136,6 +142,7 @@ fn run(
             .wrap(TracingLogger::default())
             .app_data(store.clone())
             .app_data(lookup.clone())
+            .app_data(admin_token.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)

@@ -3,6 +3,8 @@
 //! lists into resources. Each handler gets valid domain types from its extractors (or from one
 //! `TryFrom` of its body or query), calls the lookup or the store, and shapes the JSON answer.
 
+pub mod admin;
+pub mod cache;
 pub mod examples;
 pub mod health;
 pub mod logs;
@@ -56,6 +58,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         weather::endpoints(),
         logs::endpoints(),
         stats::endpoints(),
+        cache::endpoints(),
     ]
     .into_iter()
     .flatten()

@@ -173,3 +173,33 @@ pub struct RequestTimeout(pub Problem);
     example = json!(examples::problem(500, "internal", "the service failed to handle this request"))
 )]
 pub struct Internal(pub Problem);
+
+/// 401 on admin routes: no or a wrong bearer token.
+#[derive(ToResponse)]
+#[response(
+    description = "No `Authorization: Bearer <ADMIN_TOKEN>` header, or a wrong token.",
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String, description = "`Bearer`: the scheme to authenticate with.")),
+    example = json!(examples::problem(401, "unauthorized",
+        "this route needs `Authorization: Bearer <ADMIN_TOKEN>`"))
+)]
+pub struct Unauthorized(pub Problem);
+
+/// 403 on admin routes: `ADMIN_TOKEN` is not set.
+#[derive(ToResponse)]
+#[response(
+    description = "The admin routes are off: `ADMIN_TOKEN` is not set.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(403, "admin-disabled",
+        "admin endpoints are disabled (set ADMIN_TOKEN to enable them)"))
+)]
+pub struct AdminDisabled(pub Problem);
+
+/// 503 on admin routes that need Redis.
+#[derive(ToResponse)]
+#[response(
+    description = "Redis did not answer; some keys may already be deleted.",
+    content_type = "application/problem+json",
+    example = json!(examples::problem(503, "cache-unavailable", "the cache is unavailable; try again shortly"))
+)]
+pub struct CacheUnavailable(pub Problem);

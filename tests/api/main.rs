@@ -9,6 +9,7 @@ mod helpers;
 mod list;
 mod logs;
 mod openapi;
+mod purge;
 mod redis_outage;
 mod refusals;
 mod rejected;
