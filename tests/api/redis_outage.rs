@@ -91,3 +91,31 @@ async fn lookups_survive_redis_stopping_and_the_cache_recovers_when_it_returns()
     .await;
     assert!(hit, "the cache serves hits again");
 }
+
+#[tokio::test]
+async fn with_redis_stopped_concurrent_misses_still_make_one_call_and_the_budget_holds() {
+    let port = free_port();
+    let mut redis = OwnRedis::start_on(port);
+    let app = spawn_app_with(|settings| {
+        settings.redis_url = format!("redis://127.0.0.1:{port}").as_str().into();
+        settings.upstream_calls_per_day = 2;
+    })
+    .await;
+    app.upstream_always(
+        crate::helpers::recorded("current/warsaw_pl_heavy_rain.json")
+            .set_delay(Duration::from_millis(300)),
+    )
+    .await;
+    redis.stop();
+
+    // One process, no Redis: its own single-flight merges the burst into one call.
+    let burst = (0..20).map(|_| app.get_weather("Warsaw,PL"));
+    let answers = futures_util::future::join_all(burst).await;
+    assert!(answers.iter().all(|a| a.status() == 200));
+    assert_eq!(app.upstream_calls().await, 1);
+
+    // And the budget is counted in memory: a second call is allowed, a third is not.
+    assert_eq!(app.get_weather("Melbourne").await.status(), 200);
+    assert_eq!(app.get_weather("Kochi").await.status(), 503);
+    assert_eq!(app.upstream_calls().await, 2);
+}
