@@ -69,14 +69,8 @@ impl SharedRedis {
 
     /// Runs one command. Skipped while backing off after an outage; a failure is logged here.
     pub async fn query<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, RedisUnavailable> {
-        if self.in_outage() {
-            return Err(RedisUnavailable::BackingOff);
-        }
-        let mut connection = self.connection.clone();
-        command
-            .query_async(&mut connection)
+        self.run(|mut connection| async move { command.query_async(&mut connection).await })
             .await
-            .map_err(|err| self.note_failure(err))
     }
 
     /// Runs a pipeline (`atomic()` makes it a MULTI/EXEC transaction), with the same rules.
@@ -84,27 +78,29 @@ impl SharedRedis {
         &self,
         pipeline: &redis::Pipeline,
     ) -> Result<T, RedisUnavailable> {
-        if self.in_outage() {
-            return Err(RedisUnavailable::BackingOff);
-        }
-        let mut connection = self.connection.clone();
-        pipeline
-            .query_async(&mut connection)
+        self.run(|mut connection| async move { pipeline.query_async(&mut connection).await })
             .await
-            .map_err(|err| self.note_failure(err))
     }
 
-    /// Runs a Lua script (atomic on the server), with the same rules as [`SharedRedis::query`].
+    /// Runs a Lua script (atomic on the server), with the same rules.
     pub async fn eval<T: FromRedisValue>(
         &self,
         script: &ScriptInvocation<'_>,
     ) -> Result<T, RedisUnavailable> {
+        self.run(|mut connection| async move { script.invoke_async(&mut connection).await })
+            .await
+    }
+
+    /// The rules every command follows: skipped while backing off, failures noted.
+    async fn run<T, F, Fut>(&self, send: F) -> Result<T, RedisUnavailable>
+    where
+        F: FnOnce(ConnectionManager) -> Fut,
+        Fut: Future<Output = redis::RedisResult<T>>,
+    {
         if self.in_outage() {
             return Err(RedisUnavailable::BackingOff);
         }
-        let mut connection = self.connection.clone();
-        script
-            .invoke_async(&mut connection)
+        send(self.connection.clone())
             .await
             .map_err(|err| self.note_failure(err))
     }
