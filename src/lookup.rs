@@ -23,6 +23,8 @@ use crate::upstream_pause::RefusalPause;
 /// How long a resolved answer stays in process memory. Short, so Redis stays the one shared
 /// truth; long enough that a burst of lookups for one place costs one Redis round trip a second.
 const MEMORY_TTL: Duration = Duration::from_secs(1);
+/// How long a finished resolution stays where its waiters find it.
+const IN_FLIGHT_TTL: Duration = Duration::from_millis(100);
 /// Most answers kept in process memory (a few KiB each).
 const MEMORY_CAPACITY: u64 = 10_000;
 /// How much longer than one upstream call an instance waits for another's answer: room for the
@@ -75,10 +77,14 @@ pub struct WeatherLookup {
     /// How long past the TTL an answer may stand in for a failing upstream (stale-if-error).
     stale_if_error: Duration,
     not_found_ttl: Duration,
-    /// Answers resolved in the last second, by cache key, and the resolutions in flight: moka
-    /// runs one resolution per key at a time, and concurrent callers for that key wait for it
-    /// (single-flight), so a burst for a cold place makes one upstream call per process.
-    recent: moka::future::Cache<String, Arc<Resolved>>,
+    /// Answers resolved in the last second, by cache key: the hit path, a plain synchronous
+    /// read.
+    recent: moka::sync::Cache<String, Arc<Resolved>>,
+    /// The resolutions in flight, by cache key: moka runs one per key at a time and concurrent
+    /// callers for that key wait for it (single-flight), so a burst for a cold place makes one
+    /// upstream call per process. Kept apart from `recent` so that hits never pay for the
+    /// asynchronous cache's bookkeeping.
+    in_flight: moka::future::Cache<String, Arc<Resolved>>,
 }
 
 impl WeatherLookup {
@@ -103,9 +109,15 @@ impl WeatherLookup {
             ttl,
             stale_if_error,
             not_found_ttl,
-            recent: moka::future::Cache::builder()
+            recent: moka::sync::Cache::builder()
                 .max_capacity(MEMORY_CAPACITY)
                 .time_to_live(MEMORY_TTL)
+                .build(),
+            // A resolution's result stays only as long as its waiters need to read it; `recent`
+            // keeps it for the second after.
+            in_flight: moka::future::Cache::builder()
+                .max_capacity(MEMORY_CAPACITY)
+                .time_to_live(IN_FLIGHT_TTL)
                 .build(),
         }
     }
@@ -125,19 +137,23 @@ impl WeatherLookup {
         lang: &Language,
     ) -> Result<LookedUpWeather, UpstreamError> {
         let key = self.cache.key(place, lang);
-        if let Some(resolved) = self.recent.get(&key).await {
+        if let Some(resolved) = self.recent.get(&key) {
             if let Some(answer) = self.answer(&resolved, CacheStatus::Hit) {
                 return answer;
             }
             // It expired within its second in memory: resolve it again.
-            self.recent.invalidate(&key).await;
+            self.recent.invalidate(&key);
+            self.in_flight.invalidate(&key).await;
         }
         let entry = self
-            .recent
+            .in_flight
             .entry(key.clone())
             .or_try_insert_with(self.resolve(&key, place, lang))
             .await
             .map_err(|err| UpstreamError::clone(&err))?;
+        if entry.is_fresh() {
+            self.recent.insert(key, entry.value().clone());
+        }
         // Only the caller whose resolution fetched it reports a miss; those that waited for it
         // were answered from that one call, as from the cache.
         let status = if entry.value().stale {
@@ -362,6 +378,7 @@ impl WeatherLookup {
     /// Errors: Redis unavailable.
     pub async fn purge(&self, place: Option<&Place>) -> Result<u64, RedisUnavailable> {
         self.recent.invalidate_all();
+        self.in_flight.invalidate_all();
         self.cache.purge(place).await
     }
 
