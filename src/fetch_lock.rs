@@ -79,7 +79,7 @@ impl FetchLock {
     pub fn new(redis: SharedRedis, upstream_timeout: Duration) -> Self {
         Self {
             redis,
-            lifetime: upstream_timeout + Duration::from_millis(500),
+            lifetime: upstream_timeout.saturating_add(Duration::from_millis(500)),
         }
     }
 
@@ -123,6 +123,12 @@ impl FetchLock {
             Ok(None) => Acquired::Busy,
             Err(_) => Acquired::NoRedis,
         }
+    }
+
+    /// Whether the lock on `cache_key` is taken, and by a call that failed, without trying to
+    /// take it.
+    pub async fn peek(&self, cache_key: &str) -> Acquired {
+        self.state(cache_key).await
     }
 
     /// Whether the lock on `cache_key` is taken, and by a call that failed.

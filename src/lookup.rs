@@ -221,8 +221,21 @@ impl WeatherLookup {
         let mut poll = FIRST_POLL;
         let mut first_try = true;
         loop {
-            match self.lock.try_acquire(key, first_try).await {
+            // Taking the lock over (its holder died, or failed) is only for a caller that can
+            // still make a whole upstream call within its own bound; the others just wait.
+            let may_fetch = first_try || Instant::now() + self.upstream_timeout <= deadline;
+            let lock = if may_fetch {
+                self.lock.try_acquire(key, first_try).await
+            } else {
+                self.lock.peek(key).await
+            };
+            match lock {
                 Acquired::Held(guard) => {
+                    // The holder before us may have stored its answer just before releasing.
+                    if let Some(answer) = self.fresh_in_redis(key).await {
+                        self.lock.release(guard).await;
+                        return Ok((answer, false));
+                    }
                     let fetched = self.fetch_and_store(key, place, lang).await;
                     match fetched {
                         Ok(_) => self.lock.release(guard).await,
