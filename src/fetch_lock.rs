@@ -13,10 +13,12 @@ use std::time::Duration;
 
 use redis::Script;
 
+use crate::openweather::UpstreamError;
 use crate::shared_redis::SharedRedis;
 
-/// What a lock's value is while the holder's call failed a moment ago.
-const FAILED: &str = "failed";
+/// How a lock's value starts while the holder's call failed a moment ago; the rest says how
+/// (`failed:rate_limited:30`), so the waiters answer with the same problem.
+const FAILED: &str = "failed:";
 /// How long the `failed` marker stays.
 const FAILED_MARKER: Duration = Duration::from_secs(1);
 
@@ -28,10 +30,11 @@ end
 return 0
 "#;
 
-/// Takes over a `failed` marker: `ARGV[1]` the marker, `ARGV[2]` our token, `ARGV[3]` the
-/// lock's lifetime in ms.
+/// Takes over a `failed` marker: `ARGV[1]` the marker's start, `ARGV[2]` our token, `ARGV[3]`
+/// the lock's lifetime in ms.
 const TAKE_OVER: &str = r#"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
+local value = redis.call('GET', KEYS[1])
+if value and string.sub(value, 1, string.len(ARGV[1])) == ARGV[1] then
     return redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 end
 return false
@@ -53,8 +56,8 @@ pub enum Acquired {
     Held(LockGuard),
     /// Another instance is asking upstream about this key right now.
     Busy,
-    /// Another instance's call for this key failed less than a second ago.
-    RecentlyFailed,
+    /// Another instance's call for this key failed less than a second ago, with this error.
+    RecentlyFailed(UpstreamError),
     /// Redis did not answer: go on without a lock.
     NoRedis,
 }
@@ -103,7 +106,7 @@ impl FetchLock {
         match self.redis.query::<Option<String>>(&command).await {
             Ok(Some(_)) => Acquired::Held(LockGuard { key, token }),
             Ok(None) => match self.state(cache_key).await {
-                Acquired::RecentlyFailed if first_try => self.take_over(key, token).await,
+                Acquired::RecentlyFailed(_) if first_try => self.take_over(key, token).await,
                 other => other,
             },
             Err(_) => Acquired::NoRedis,
@@ -139,7 +142,9 @@ impl FetchLock {
             .query::<Option<String>>(redis::cmd("GET").arg(&key))
             .await
         {
-            Ok(Some(value)) if value == FAILED => Acquired::RecentlyFailed,
+            Ok(Some(value)) if value.starts_with(FAILED) => {
+                Acquired::RecentlyFailed(from_marker(&value[FAILED.len()..]))
+            }
             Ok(Some(_)) => Acquired::Busy,
             // Released between our SET and GET: worth another try.
             Ok(None) => Acquired::Busy,
@@ -155,14 +160,68 @@ impl FetchLock {
         let _: Result<i64, _> = self.redis.eval(&invocation).await;
     }
 
-    /// Releases a lock after a failed call, leaving the `failed` marker for a second.
-    pub async fn release_failed(&self, guard: LockGuard) {
+    /// Releases a lock after a call that failed with `err`, leaving the `failed` marker (which
+    /// says how) for a second.
+    pub async fn release_failed(&self, guard: LockGuard, err: &UpstreamError) {
         let script = Script::new(MARK_FAILED);
         let mut invocation = script.key(&guard.key);
         invocation
             .arg(&guard.token)
-            .arg(FAILED)
+            .arg(format!("{FAILED}{}", marker(err)))
             .arg(FAILED_MARKER.as_millis() as u64);
         let _: Result<redis::Value, _> = self.redis.eval(&invocation).await;
+    }
+}
+
+/// How a failed call is written into the `failed` marker.
+fn marker(err: &UpstreamError) -> String {
+    match err {
+        UpstreamError::Timeout(timeout) => format!("timeout:{}", timeout.as_millis()),
+        UpstreamError::RateLimited { retry_after_s } => format!("rate_limited:{retry_after_s}"),
+        UpstreamError::BudgetExhausted { retry_after_s } => {
+            format!("budget_exhausted:{retry_after_s}")
+        }
+        UpstreamError::KeyRejected => "key_rejected".into(),
+        UpstreamError::NoApiKey => "no_api_key".into(),
+        UpstreamError::PlaceNotFound | UpstreamError::Failed(_) => "error".into(),
+    }
+}
+
+/// The error a `failed` marker describes; anything unreadable is a plain failure.
+fn from_marker(text: &str) -> UpstreamError {
+    let (kind, number) = text.split_once(':').unwrap_or((text, ""));
+    let number: Option<u64> = number.parse().ok();
+    match (kind, number) {
+        ("timeout", Some(ms)) => UpstreamError::Timeout(Duration::from_millis(ms)),
+        ("rate_limited", Some(retry_after_s)) => UpstreamError::RateLimited { retry_after_s },
+        ("budget_exhausted", Some(retry_after_s)) => {
+            UpstreamError::BudgetExhausted { retry_after_s }
+        }
+        ("key_rejected", _) => UpstreamError::KeyRejected,
+        ("no_api_key", _) => UpstreamError::NoApiKey,
+        _ => UpstreamError::Failed("another instance's call failed a moment ago".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_marker_carries_the_kind_of_failure() {
+        let failures = [
+            UpstreamError::Timeout(Duration::from_millis(1500)),
+            UpstreamError::RateLimited { retry_after_s: 30 },
+            UpstreamError::BudgetExhausted { retry_after_s: 12 },
+            UpstreamError::KeyRejected,
+            UpstreamError::NoApiKey,
+        ];
+        for err in failures {
+            assert_eq!(
+                format!("{:?}", from_marker(&marker(&err))),
+                format!("{err:?}")
+            );
+        }
+        assert!(matches!(from_marker("nonsense"), UpstreamError::Failed(_)));
     }
 }

@@ -237,9 +237,9 @@ impl WeatherLookup {
                         return Ok((answer, false));
                     }
                     let fetched = self.fetch_and_store(key, place, lang).await;
-                    match fetched {
+                    match &fetched {
                         Ok(_) => self.lock.release(guard).await,
-                        Err(_) => self.lock.release_failed(guard).await,
+                        Err(err) => self.lock.release_failed(guard, err).await,
                     }
                     return fetched.map(|answer| (answer, true));
                 }
@@ -249,11 +249,8 @@ impl WeatherLookup {
                         .await
                         .map(|answer| (answer, true));
                 }
-                Acquired::RecentlyFailed => {
-                    return Err(UpstreamError::Failed(
-                        "another instance's call failed a moment ago".into(),
-                    ));
-                }
+                // The waiters of a failed call answer with its error, as its caller did.
+                Acquired::RecentlyFailed(err) => return Err(err),
                 Acquired::Busy => {}
             }
             if Instant::now() + poll > deadline {

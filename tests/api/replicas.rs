@@ -66,3 +66,30 @@ async fn a_lock_left_by_a_dead_replica_expires_and_another_takes_over() {
     assert_eq!(next.headers()["x-cache"], "MISS");
     assert_eq!(replicas[0].upstream_calls().await, 1);
 }
+
+#[tokio::test]
+async fn replicas_that_waited_for_a_refused_call_answer_with_the_same_problem() {
+    let replicas = spawn_replicas(3, |_| {}).await;
+    replicas[0]
+        .upstream_always(
+            wiremock::ResponseTemplate::new(429)
+                .insert_header("Retry-After", "30")
+                .set_delay(Duration::from_millis(300)),
+        )
+        .await;
+
+    let replicas = &replicas;
+    let lookups = (0..30).map(|i| async move {
+        let response = replicas[i % 3].get_weather("Warsaw,PL").await;
+        let retry_after = response.headers().get("retry-after").cloned();
+        let problem = crate::helpers::assert_problem(response, 503).await;
+        (problem["type"].clone(), retry_after)
+    });
+    let answers = futures_util::future::join_all(lookups).await;
+
+    for (kind, retry_after) in answers {
+        assert_eq!(kind, "/problems/upstream-rate-limited");
+        assert!(retry_after.is_some(), "every answer says when to retry");
+    }
+    assert_eq!(replicas[0].upstream_calls().await, 1);
+}
