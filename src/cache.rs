@@ -76,23 +76,31 @@ impl WeatherCache {
         let _: Result<(), _> = self.redis.query(&command).await;
     }
 
-    /// Deletes this service's cached answers (of every schema version): all of them, or those of
-    /// one place in every language. `SCAN` walks the keyspace in steps and `UNLINK` frees the
-    /// memory in the background, so Redis keeps serving; keys of other applications sharing the
-    /// Redis, and this service's budget, pause and locks, are left alone. Returns how many keys
-    /// went.
+    /// Deletes this service's cached answers (of this schema version: older ones were written
+    /// with their expiry and go by themselves): all of them, or those of one place in every
+    /// language. `SCAN` walks the keyspace in steps and `UNLINK` frees the memory in the
+    /// background, so Redis keeps serving; keys of other applications sharing the Redis, and
+    /// this service's budget, pause and locks, are left alone. Returns how many keys went.
     ///
     /// Errors: Redis unavailable (some keys may already be gone).
     pub async fn purge(&self, place: Option<&Place>) -> Result<u64, RedisUnavailable> {
-        let answers = match place {
-            Some(place) => format!("{}:*", glob_escape(&place.cache_key())),
-            None => "*".to_owned(),
+        let answers = self.redis.key("weather", "");
+        let (pattern, place_prefix) = match place {
+            // A city name may hold a `:` itself, so `london:*` would also match the place
+            // `london:x`; the language, last, never does: keep keys whose rest has no `:`.
+            Some(place) => {
+                let place_prefix = format!("{answers}{}:", place.cache_key());
+                (
+                    format!("{}*", glob_escape(&place_prefix)),
+                    Some(place_prefix),
+                )
+            }
+            None => (format!("{}*", glob_escape(&answers)), None),
         };
-        let pattern = format!("{}:*:weather:{answers}", glob_escape(self.redis.prefix()));
         let mut cursor: u64 = 0;
         let mut deleted = 0;
         loop {
-            let (next, keys): (u64, Vec<String>) = self
+            let (next, mut keys): (u64, Vec<String>) = self
                 .redis
                 .query(
                     redis::cmd("SCAN")
@@ -103,6 +111,12 @@ impl WeatherCache {
                         .arg(500),
                 )
                 .await?;
+            if let Some(place_prefix) = &place_prefix {
+                keys.retain(|key| {
+                    key.strip_prefix(place_prefix.as_str())
+                        .is_some_and(|lang| !lang.contains(':'))
+                });
+            }
             if !keys.is_empty() {
                 deleted += self
                     .redis

@@ -60,7 +60,7 @@ pub struct PurgeResponse {
     tag = "admin",
     summary = "Delete cached answers: all of them, or one place's",
     description = "Needs `Authorization: Bearer <ADMIN_TOKEN>`. Deletes only this service's \
-        cached answers (`SCAN MATCH <prefix>:*:weather:*` and `UNLINK`, never `FLUSHDB`): \
+        cached answers (`SCAN MATCH <prefix>:v1:weather:*` and `UNLINK`, never `FLUSHDB`): \
         other applications sharing the Redis keep their keys, and the call budget, the pause \
         after a refusal and the fetch locks stay. Purge to drop answers you know are wrong; \
         to change what is cached, bump the schema version instead.",

@@ -65,9 +65,18 @@ async fn a_purge_deletes_only_the_answers_of_this_service() {
     }
     let mut redis = app.redis().await;
     let prefix = &app.settings.redis_key_prefix;
-    // Another application's key, and one of ours that is no cached answer (the call budget).
+    // Another application's key, one of another deployment whose prefix starts with ours, a
+    // place whose name holds a colon, a fetch lock, and the call budget: none is Warsaw's.
     let foreign = format!("other-app-{prefix}:v1:weather:city:warsaw:en");
     let _: () = redis.set(&foreign, "theirs").await.unwrap();
+    let survivors = [
+        format!("{prefix}:eu:v1:weather:city:warsaw:en"),
+        format!("{prefix}:v1:weather:city:warsaw:x:en"),
+        format!("{prefix}:v1:lock:{prefix}:v1:weather:city:warsaw:en"),
+    ];
+    for key in &survivors {
+        let _: () = redis.set(key, "keep").await.unwrap();
+    }
     let budget: Vec<String> = redis.keys(format!("{prefix}:v1:budget:*")).await.unwrap();
     assert!(!budget.is_empty());
 
@@ -80,12 +89,20 @@ async fn a_purge_deletes_only_the_answers_of_this_service() {
         "HIT"
     );
 
+    for key in &survivors {
+        let kept: Option<String> = redis.get(key).await.unwrap();
+        assert_eq!(kept.as_deref(), Some("keep"), "{key}");
+    }
+    let _: () = redis.del(&survivors[0]).await.unwrap();
+    let _: () = redis.del(&survivors[2]).await.unwrap();
+
+    // All: Melbourne, and the place with a colon in its name, which is ours too.
     let all: Value = purge(&app, "", Some(ADMIN_TOKEN))
         .await
         .json()
         .await
         .unwrap();
-    assert_eq!(all["deleted"], 1);
+    assert_eq!(all["deleted"], 2);
 
     let theirs: Option<String> = redis.get(&foreign).await.unwrap();
     assert_eq!(theirs.as_deref(), Some("theirs"));
