@@ -16,6 +16,8 @@ use crate::domain::{
 pub const PROVIDER: &str = "openweathermap";
 /// Upstream's `Retry-After` is rarely sent; this is what we tell clients when it is missing.
 const DEFAULT_RETRY_AFTER_S: u64 = 60;
+/// Longest `Retry-After` we take from upstream: a day.
+pub const MAX_RETRY_AFTER_S: u64 = 86_400;
 
 /// Why a lookup failed upstream. The messages are safe to show: none holds the URL or the key.
 /// `Clone`, because every caller waiting on one upstream call gets its error.
@@ -133,7 +135,10 @@ impl OpenWeatherClient {
                     .headers()
                     .get(reqwest::header::RETRY_AFTER)
                     .and_then(|value| retry_after_seconds(value.to_str().ok()?))
-                    .unwrap_or(DEFAULT_RETRY_AFTER_S);
+                    .unwrap_or(DEFAULT_RETRY_AFTER_S)
+                    // What we tell clients is what we honour ourselves: at least a second, at
+                    // most a day (`crate::upstream_pause`).
+                    .clamp(1, MAX_RETRY_AFTER_S);
                 return Err(UpstreamError::RateLimited { retry_after_s });
             }
             status => {

@@ -19,7 +19,7 @@ use crate::shared_redis::SharedRedis;
 /// work, and hammering a rejected one helps nobody.
 pub const KEY_REJECTED_PAUSE: Duration = Duration::from_secs(60);
 /// Longest pause we keep, whatever `Retry-After` says.
-const LONGEST_PAUSE: Duration = Duration::from_secs(86_400);
+const LONGEST_PAUSE: Duration = Duration::from_secs(crate::openweather::MAX_RETRY_AFTER_S);
 
 /// Why calls are paused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,8 +64,9 @@ impl Pause {
 #[derive(Clone)]
 pub struct RefusalPause {
     redis: SharedRedis,
-    /// The last pause this process set or saw, for when Redis is down.
-    local: Arc<Mutex<Option<Pause>>>,
+    /// The last pause this process set, and whether Redis has it: one set while Redis was down
+    /// holds here, and is handed to Redis once it answers again.
+    local: Arc<Mutex<Option<(Pause, bool)>>>,
 }
 
 impl RefusalPause {
@@ -80,15 +81,23 @@ impl RefusalPause {
         self.redis.key("upstream", "pause")
     }
 
-    /// The pause in force, if any: Redis's (shared by the replicas), else this process's own.
+    /// The pause in force, if any. Redis's, shared by the replicas; this process's own while
+    /// Redis is down, or when Redis never got it (it was down when the pause began: then it
+    /// gets it now).
     pub async fn current(&self) -> Option<Pause> {
         let shared = self
             .redis
             .query::<Option<String>>(redis::cmd("GET").arg(self.key()))
             .await;
-        let pause = match shared {
-            Ok(raw) => raw.and_then(|raw| serde_json::from_str::<Pause>(&raw).ok()),
-            Err(_) => *self.local(),
+        let local = *self.local();
+        let local = local.filter(|(pause, _)| !pause.is_over());
+        let pause = match (shared, local) {
+            (Err(_), local) => local.map(|(pause, _)| pause),
+            (Ok(_), Some((pause, false))) => {
+                self.publish(pause).await;
+                Some(pause)
+            }
+            (Ok(raw), _) => raw.and_then(|raw| serde_json::from_str::<Pause>(&raw).ok()),
         };
         pause.filter(|pause| !pause.is_over())
     }
@@ -113,20 +122,31 @@ impl RefusalPause {
             seconds = length.as_secs(),
             "pausing calls to upstream"
         );
-        *self.local() = Some(pause);
+        *self.local() = Some((pause, false));
+        self.publish(pause).await;
+    }
+
+    /// Hands a pause to Redis, for the time it has left; remembers whether Redis took it.
+    async fn publish(&self, pause: Pause) {
         let Ok(value) = serde_json::to_string(&pause) else {
             return;
         };
+        let left_ms = (pause.until - Utc::now()).num_milliseconds().max(1);
         let command = redis::cmd("SET")
             .arg(self.key())
             .arg(value)
             .arg("PX")
-            .arg(length.as_millis() as u64)
+            .arg(left_ms)
             .to_owned();
-        let _: Result<(), _> = self.redis.query(&command).await;
+        if self.redis.query::<()>(&command).await.is_ok()
+            && let Some((current, published)) = self.local().as_mut()
+            && *current == pause
+        {
+            *published = true;
+        }
     }
 
-    fn local(&self) -> std::sync::MutexGuard<'_, Option<Pause>> {
+    fn local(&self) -> std::sync::MutexGuard<'_, Option<(Pause, bool)>> {
         self.local
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())

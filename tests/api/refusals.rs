@@ -103,3 +103,16 @@ async fn calls_resume_once_the_pause_is_over() {
     assert_eq!(app.get_weather("Warsaw").await.status(), 200);
     assert_eq!(app.upstream_calls().await, 2);
 }
+
+#[tokio::test]
+async fn clients_are_told_the_pause_the_service_keeps_itself() {
+    for (given, told) in [("99999999", 86_400), ("0", 1)] {
+        let app = spawn_app().await;
+        app.upstream_always(ResponseTemplate::new(429).insert_header("Retry-After", given))
+            .await;
+
+        let first = app.get_weather(CITIES[0]).await;
+
+        assert_eq!(retry_after(&first), told, "Retry-After: {given}");
+    }
+}
