@@ -30,6 +30,11 @@ pub const VARIABLES: &[&str] = &[
 
 /// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
 const MAX_CACHE_TTL_SECONDS: u64 = 86_400;
+/// Longest request timeout accepted: an hour (a client has long given up by then).
+const MAX_REQUEST_TIMEOUT_SECONDS: u64 = 3600;
+/// Longest upstream timeout accepted: a minute. Other replicas wait for one upstream call, so
+/// this bounds how long any request can wait.
+const MAX_UPSTREAM_TIMEOUT_MS: u64 = 60_000;
 /// Shortest admin token accepted: a guessable token guards nothing.
 const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 /// Most calls per minute accepted (far above any OpenWeatherMap plan; more is a typo).
@@ -182,9 +187,11 @@ impl Settings {
         settings.openweather_api_key = settings
             .openweather_api_key
             .filter(|key| !key.expose_secret().trim().is_empty());
+        // A token is compared trimmed (as a client sends it), so it is stored trimmed.
         settings.admin_token = settings
             .admin_token
-            .filter(|token| !token.expose_secret().trim().is_empty());
+            .map(|token| SecretString::from(token.expose_secret().trim()))
+            .filter(|token| !token.expose_secret().is_empty());
         settings.validate()?;
         Ok(settings)
     }
@@ -236,15 +243,15 @@ impl Settings {
                 self.rust_log
             )));
         }
-        if self.request_timeout_seconds == 0 {
-            return Err(ConfigError(
-                "REQUEST_TIMEOUT_SECONDS must be at least 1".into(),
-            ));
+        if !(1..=MAX_REQUEST_TIMEOUT_SECONDS).contains(&self.request_timeout_seconds) {
+            return Err(ConfigError(format!(
+                "REQUEST_TIMEOUT_SECONDS must be between 1 and {MAX_REQUEST_TIMEOUT_SECONDS}"
+            )));
         }
-        if self.openweather_timeout_ms == 0 {
-            return Err(ConfigError(
-                "OPENWEATHER_TIMEOUT_MS must be at least 1".into(),
-            ));
+        if !(1..=MAX_UPSTREAM_TIMEOUT_MS).contains(&self.openweather_timeout_ms) {
+            return Err(ConfigError(format!(
+                "OPENWEATHER_TIMEOUT_MS must be between 1 and {MAX_UPSTREAM_TIMEOUT_MS} (a minute)"
+            )));
         }
         if reqwest::Url::parse(&self.openweather_base_url).is_err() {
             return Err(ConfigError(format!(
@@ -318,6 +325,9 @@ mod tests {
             ("UPSTREAM_CALLS_PER_MINUTE", "sixty"),
             ("UPSTREAM_CALLS_PER_DAY", "-5"),
             ("ADMIN_TOKEN", "short"),
+            ("ADMIN_TOKEN", "               x"),
+            ("OPENWEATHER_TIMEOUT_MS", "18446744073709551615"),
+            ("REQUEST_TIMEOUT_SECONDS", "86401"),
             ("HOST", "localhost"),
             ("MONGODB_DATABASE", ""),
             ("MONGODB_DATABASE", "a/b"),
