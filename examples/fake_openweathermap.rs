@@ -8,9 +8,13 @@
 //!   404 "city not found";
 //! - `lat`/`lon` gets the recorded coordinates answer (Socorro, Lisbon).
 //!
+//! `GET /calls` answers how many weather requests it has served (for the cold-burst benchmark).
+//!
 //! Point the service at it with `OPENWEATHER_BASE_URL=http://127.0.0.1:PORT`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use wiremock::matchers::{method, path};
@@ -39,10 +43,12 @@ struct RecordedAnswers {
     by_coordinates: String,
     not_found: String,
     delay: Duration,
+    calls: Arc<AtomicU64>,
 }
 
 impl Respond for RecordedAnswers {
     fn respond(&self, request: &Request) -> ResponseTemplate {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         let query: HashMap<_, _> = request.url.query_pairs().collect();
         let body = match query.get("q") {
             None => Some(&self.by_coordinates),
@@ -82,11 +88,13 @@ async fn main() {
         let name = answer["name"].as_str().expect("a name").to_lowercase();
         by_city.insert(name, body);
     }
+    let calls = Arc::new(AtomicU64::new(0));
     let answers = RecordedAnswers {
         by_city,
         by_coordinates: read("current/socorro_pt_metric_by_coords.json"),
         not_found: read("errors/404-city-not-found.json"),
         delay,
+        calls: calls.clone(),
     };
 
     let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the port is free");
@@ -99,6 +107,13 @@ async fn main() {
     Mock::given(method("GET"))
         .and(path("/data/2.5/weather"))
         .respond_with(answers)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/calls"))
+        .respond_with(move |_: &Request| {
+            ResponseTemplate::new(200).set_body_string(calls.load(Ordering::Relaxed).to_string())
+        })
         .mount(&server)
         .await;
     println!("fake OpenWeatherMap on {} (delay {delay:?})", server.uri());
