@@ -11,7 +11,9 @@
 //! 5. [`shared_redis`], [`cache`], [`fetch_lock`] and [`lookup`]: the one Redis connection, the
 //!    answer cache in it, the lock that lets one replica fetch for all, and
 //!    `WeatherLookup::look_up`, which answers from memory or Redis and fetches only on a miss,
-//!    once per place however many ask (cache-aside with single-flight).
+//!    once per place however many ask (cache-aside with single-flight), stale when upstream
+//!    fails. [`upstream_guard`], [`upstream_pause`] and [`upstream_health`] guard that one call:
+//!    the shared call budget, the pause after a refusal, and the record readiness shows.
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
 //!    its query shapes (filters, cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
@@ -26,8 +28,8 @@
 //! 11. [`healthcheck`]: the container health check command.
 //!
 //! Each module either speaks HTTP (`routes`, `openapi`, `error`, `startup`) or talks to one
-//! store or upstream (`shared_redis`, `cache`, `fetch_lock`, `storage`, `openweather`); `lookup`
-//! joins the cache and the upstream and knows no HTTP.
+//! store or upstream (`shared_redis`, `cache`, `fetch_lock`, the `upstream_*` guards, `storage`,
+//! `openweather`); `lookup` joins the cache and the upstream and knows no HTTP.
 
 pub mod cache;
 pub mod configuration;
