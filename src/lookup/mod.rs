@@ -126,37 +126,42 @@ impl WeatherLookup {
         lang: &Language,
     ) -> Result<LookedUpWeather, UpstreamError> {
         let key = self.cache.key(place, lang);
-        if let Some(resolved) = self.recent.get(&key) {
-            if let Some(answer) = self.answer(&resolved, CacheStatus::Hit) {
+        if let Some(resolved) = self.recent.get(&key)
+            && let Some(answer) = self.answer(&resolved, CacheStatus::Hit)
+        {
+            return answer;
+        }
+        // A resolution can hand over an answer that reaches its TTL before the caller reads it
+        // (read from Redis at 299.9 s): then it is dropped and resolved again, which asks
+        // upstream. Twice is enough: a second resolution either fetches or finds a fresh answer.
+        for _ in 0..2 {
+            self.recent.invalidate(&key);
+            let entry = self
+                .in_flight
+                .entry(key.clone())
+                .or_try_insert_with(self.resolve(&key, place, lang))
+                .await
+                .map_err(|err| UpstreamError::clone(&err))?;
+            // Only the caller whose resolution fetched it reports a miss; those that waited for
+            // it were answered from that one call, as from the cache.
+            let status = if entry.value().stale {
+                CacheStatus::Stale
+            } else if entry.is_fresh() && entry.value().fetched {
+                CacheStatus::Miss
+            } else {
+                CacheStatus::Hit
+            };
+            if let Some(answer) = self.answer(entry.value(), status) {
+                if entry.is_fresh() {
+                    self.recent.insert(key, entry.value().clone());
+                }
                 return answer;
             }
-            // It expired within its second in memory: resolve it again.
-            self.recent.invalidate(&key);
             self.in_flight.invalidate(&key).await;
         }
-        let entry = self
-            .in_flight
-            .entry(key.clone())
-            .or_try_insert_with(self.resolve(&key, place, lang))
-            .await
-            .map_err(|err| UpstreamError::clone(&err))?;
-        if entry.is_fresh() {
-            self.recent.insert(key, entry.value().clone());
-        }
-        // Only the caller whose resolution fetched it reports a miss; those that waited for it
-        // were answered from that one call, as from the cache.
-        let status = if entry.value().stale {
-            CacheStatus::Stale
-        } else if entry.is_fresh() && entry.value().fetched {
-            CacheStatus::Miss
-        } else {
-            CacheStatus::Hit
-        };
-        self.answer(entry.value(), status).unwrap_or_else(|| {
-            // An answer from Redis that expired between the read and now: rare, and upstream
-            // will be asked on the next lookup.
-            Err(UpstreamError::Failed("the cached answer expired".into()))
-        })
+        Err(UpstreamError::Failed(
+            "the answer expired twice while it was being looked up".into(),
+        ))
     }
 
     /// Reads Redis, and asks upstream on a miss; run once per key at a time (see `recent`).
