@@ -71,15 +71,12 @@ impl CallBudget {
     ///
     /// Errors: [`UpstreamError::BudgetExhausted`] with the seconds until a call is allowed.
     pub async fn take_a_call(&self) -> Result<BudgetUsage, UpstreamError> {
-        let now = Utc::now().timestamp();
-        let windows = Windows::at(now);
+        let windows = Windows::at(Utc::now().timestamp());
+        let [minute, day] = self.counters(windows);
         let script = Script::new(TAKE_A_CALL);
-        let mut invocation = script.key(
-            self.redis
-                .key("budget", &format!("minute:{}", windows.minute)),
-        );
+        let mut invocation = script.key(minute);
         invocation
-            .key(self.redis.key("budget", &format!("day:{}", windows.day)))
+            .key(day)
             .arg(self.per_minute)
             .arg(self.per_day)
             // A second of slack past each window's end, for clocks a little apart.
@@ -107,11 +104,7 @@ impl CallBudget {
     /// The calls the current windows have used (for readiness).
     pub async fn usage(&self) -> BudgetUsage {
         let windows = Windows::at(Utc::now().timestamp());
-        let keys = [
-            self.redis
-                .key("budget", &format!("minute:{}", windows.minute)),
-            self.redis.key("budget", &format!("day:{}", windows.day)),
-        ];
+        let keys = self.counters(windows);
         match self
             .redis
             .query::<(Option<u64>, Option<u64>)>(redis::cmd("MGET").arg(&keys))
@@ -123,6 +116,15 @@ impl CallBudget {
             },
             Err(_) => self.local().usage(windows),
         }
+    }
+
+    /// The Redis keys of the minute's and the day's counters.
+    fn counters(&self, windows: Windows) -> [String; 2] {
+        [
+            self.redis
+                .key("budget", &format!("minute:{}", windows.minute)),
+            self.redis.key("budget", &format!("day:{}", windows.day)),
+        ]
     }
 
     /// Whether the current windows have no call left.
