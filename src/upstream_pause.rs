@@ -103,7 +103,7 @@ impl RefusalPause {
     }
 
     /// Starts a pause when `outcome` is a refusal (429 or 401); anything else changes nothing.
-    pub async fn note(&self, outcome: &Result<(), &UpstreamError>) {
+    pub async fn note(&self, outcome: Result<(), &UpstreamError>) {
         let (reason, length) = match outcome {
             Err(UpstreamError::RateLimited { retry_after_s }) => (
                 PauseReason::RateLimited,

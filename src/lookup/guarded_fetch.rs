@@ -136,8 +136,9 @@ impl GuardedFetch {
         }
         self.budget.take_a_call().await?;
         let fetched = self.client.fetch_current(place, lang).await;
-        self.pause.note(&fetched.as_ref().map(|_| ())).await;
-        self.health.note(fetched.as_ref().map(|_| ())).await;
+        let outcome = fetched.as_ref().map(|_| ());
+        self.pause.note(outcome).await;
+        self.health.note(outcome).await;
         let (answer, ttl) = match fetched {
             // Kept past the TTL, to stand in if upstream fails later; freshness is judged from
             // `fetched_at`, not from the key's expiry.
