@@ -100,9 +100,10 @@ impl SharedRedis {
         if self.in_outage() {
             return Err(RedisUnavailable::BackingOff);
         }
-        send(self.connection.clone())
-            .await
-            .map_err(|err| self.note_failure(err))
+        send(self.connection.clone()).await.map_err(|err| {
+            self.note_failure(&err);
+            RedisUnavailable::Failed(err)
+        })
     }
 
     /// Sends `PING` and times the answer (for readiness). Always asks Redis, even in an outage,
@@ -119,7 +120,10 @@ impl SharedRedis {
                 self.skip_until_ms.store(0, Ordering::Relaxed);
                 Ok(started.elapsed())
             }
-            Err(err) => Err(self.note_failure(err).into_redis_error()),
+            Err(err) => {
+                self.note_failure(&err);
+                Err(err)
+            }
         }
     }
 
@@ -132,7 +136,7 @@ impl SharedRedis {
         until != 0 && self.now_ms() < until
     }
 
-    fn note_failure(&self, err: RedisError) -> RedisUnavailable {
+    fn note_failure(&self, err: &RedisError) {
         // Only a Redis we cannot reach is an outage. An error reply about one key (WRONGTYPE
         // after someone stored a list there) concerns that key alone: backing off would switch
         // Redis off for every place, and the SET that repairs the key would be skipped.
@@ -146,18 +150,6 @@ impl SharedRedis {
             self.skip_until_ms.store(until.max(1), Ordering::Relaxed);
         } else {
             tracing::warn!(error = %err, "Redis refused a command");
-        }
-        RedisUnavailable::Failed(err)
-    }
-}
-
-impl RedisUnavailable {
-    fn into_redis_error(self) -> RedisError {
-        match self {
-            RedisUnavailable::Failed(err) => err,
-            RedisUnavailable::BackingOff => {
-                RedisError::from((redis::ErrorKind::Io, "Redis is backing off"))
-            }
         }
     }
 }
