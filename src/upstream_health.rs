@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::openweather::UpstreamError;
 use crate::shared_redis::SharedRedis;
@@ -55,7 +55,8 @@ impl UpstreamHealth {
 
     /// Records the outcome of one call. "Place not found" is an answer, so it counts as success.
     pub async fn note(&self, outcome: Result<(), &UpstreamError>) {
-        let now = Utc::now();
+        // Milliseconds, as every other time the API shows.
+        let now = Utc::now().trunc_subsecs(3);
         let fields: Vec<(&str, String)> = match outcome {
             Ok(()) | Err(UpstreamError::PlaceNotFound) => {
                 self.local().last_success_at = Some(now);

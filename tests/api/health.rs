@@ -177,7 +177,12 @@ async fn readiness_names_the_upstream_state_and_degrades_without_failing() {
                 assert!(upstream["last_failure_at"].is_string());
             }
             if state == "ok" {
-                assert!(upstream["last_success_at"].is_string());
+                // RFC 3339 to the millisecond, as every other time the API shows.
+                let at = upstream["last_success_at"].as_str().unwrap();
+                let nanos = chrono::DateTime::parse_from_rfc3339(at)
+                    .unwrap()
+                    .timestamp_subsec_nanos();
+                assert_eq!(nanos % 1_000_000, 0, "{at}");
                 assert!(upstream["last_failure_at"].is_null());
             }
         });
