@@ -94,7 +94,9 @@ impl ApiError {
                 UpstreamError::KeyRejected => ProblemKind::UpstreamKeyRejected,
                 UpstreamError::RateLimited { .. } => ProblemKind::UpstreamRateLimited,
                 UpstreamError::Timeout(_) => ProblemKind::UpstreamTimeout,
-                UpstreamError::Failed(_) => ProblemKind::UpstreamFailed,
+                UpstreamError::Failed(_) | UpstreamError::Unreachable => {
+                    ProblemKind::UpstreamFailed
+                }
                 UpstreamError::BudgetExhausted { .. } => ProblemKind::UpstreamBudgetExhausted,
             },
             ApiError::Storage(_) => ProblemKind::StorageUnavailable,
@@ -217,6 +219,9 @@ impl ResponseError for ApiError {
             // Upstream's own message may hold details we do not vouch for.
             ApiError::Upstream(UpstreamError::Failed(_)) => {
                 "OpenWeatherMap answered with an error; try again shortly".to_owned()
+            }
+            ApiError::Upstream(UpstreamError::Unreachable) => {
+                "could not reach OpenWeatherMap; try again shortly".to_owned()
             }
             other => other.to_string(),
         };

@@ -183,6 +183,7 @@ fn marker(err: &UpstreamError) -> String {
         }
         UpstreamError::KeyRejected => "key_rejected".into(),
         UpstreamError::NoApiKey => "no_api_key".into(),
+        UpstreamError::Unreachable => "unreachable".into(),
         UpstreamError::PlaceNotFound | UpstreamError::Failed(_) => "error".into(),
     }
 }
@@ -199,6 +200,7 @@ fn from_marker(text: &str) -> UpstreamError {
         }
         ("key_rejected", _) => UpstreamError::KeyRejected,
         ("no_api_key", _) => UpstreamError::NoApiKey,
+        ("unreachable", _) => UpstreamError::Unreachable,
         _ => UpstreamError::Failed("another instance's call failed a moment ago".into()),
     }
 }
@@ -213,6 +215,7 @@ mod tests {
             UpstreamError::Timeout(Duration::from_millis(1500)),
             UpstreamError::RateLimited { retry_after_s: 30 },
             UpstreamError::BudgetExhausted { retry_after_s: 12 },
+            UpstreamError::Unreachable,
             UpstreamError::KeyRejected,
             UpstreamError::NoApiKey,
         ];

@@ -35,6 +35,10 @@ pub enum UpstreamError {
     RateLimited { retry_after_s: u64 },
     #[error("OpenWeatherMap did not answer within {0:?}")]
     Timeout(Duration),
+    /// No connection: refused, reset before an answer, or a host name that does not resolve.
+    /// Nothing answered, so this is not [`UpstreamError::Failed`].
+    #[error("could not reach OpenWeatherMap")]
+    Unreachable,
     #[error("OpenWeatherMap failed: {0}")]
     Failed(String),
     /// Not an answer of OpenWeatherMap: our own call budget (`UPSTREAM_CALLS_PER_MINUTE`,
@@ -161,6 +165,10 @@ impl OpenWeatherClient {
     fn transport_error(&self, err: reqwest::Error) -> UpstreamError {
         if err.is_timeout() {
             UpstreamError::Timeout(self.timeout)
+        } else if err.is_connect() {
+            // The cause (refused, DNS) goes to the log with the call's span, not to the client.
+            tracing::warn!(error = %err.without_url(), "could not reach OpenWeatherMap");
+            UpstreamError::Unreachable
         } else {
             UpstreamError::Failed(err.without_url().to_string())
         }

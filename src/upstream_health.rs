@@ -121,6 +121,7 @@ fn failure_kind(err: &UpstreamError) -> &'static str {
         UpstreamError::Timeout(_) => "timeout",
         UpstreamError::RateLimited { .. } => "rate_limited",
         UpstreamError::KeyRejected => "key_rejected",
+        UpstreamError::Unreachable => "unreachable",
         _ => "error",
     }
 }

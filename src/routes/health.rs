@@ -89,7 +89,8 @@ struct UpstreamCheck {
     /// When a call last failed, RFC 3339, or `null`.
     #[schema(required = true)]
     last_failure_at: Option<DateTime<Utc>>,
-    /// How it failed: `timeout`, `rate_limited`, `key_rejected` or `error`; or `null`.
+    /// How it failed: `timeout`, `unreachable` (no connection), `rate_limited`,
+    /// `key_rejected` or `error`; or `null`.
     #[schema(required = true)]
     last_failure: Option<String>,
     /// Calls made in this minute (UTC), by every replica.

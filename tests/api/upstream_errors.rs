@@ -106,6 +106,29 @@ async fn an_upstream_that_hangs_past_the_timeout_is_504() {
 }
 
 #[tokio::test]
+async fn an_upstream_nobody_listens_on_is_502_and_says_it_could_not_be_reached() {
+    // A port that was free a moment ago: connecting is refused, so nothing answered.
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|settings| {
+        settings.openweather_base_url = format!("http://127.0.0.1:{closed_port}");
+    })
+    .await;
+
+    let problem = assert_problem(app.get_weather("Warsaw").await, 502).await;
+
+    assert_eq!(problem["type"], "/problems/upstream-failed");
+    assert_eq!(
+        problem["detail"],
+        "could not reach OpenWeatherMap; try again shortly"
+    );
+    let ready: serde_json::Value = app.get("/health/ready").await.json().await.unwrap();
+    assert_eq!(ready["checks"]["upstream"]["last_failure"], "unreachable");
+}
+
+#[tokio::test]
 async fn without_an_api_key_lookups_are_503_and_say_why() {
     let app = spawn_app_with(|settings| settings.openweather_api_key = None).await;
 
