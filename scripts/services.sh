@@ -30,10 +30,10 @@ stop_services() {
 }
 trap stop_services EXIT
 
+# start_redis [PORT]: on PORT, or on a free one.
 start_redis() {
   command -v redis-server >/dev/null || die "redis-server is missing: apt-get install redis-server, or set REDIS_URL"
-  local port
-  port=$(free_port)
+  local port="${1:-$(free_port)}"
   redis-server --bind 127.0.0.1 --port "$port" --save "" --appendonly no >"$TOOLS/redis.log" 2>&1 &
   service_pids+=($!)
   wait_for_port "$port" redis
@@ -42,11 +42,11 @@ start_redis() {
 }
 
 # MongoDB 7 in Docker when a Docker engine answers; else SecantusDB, a MongoDB-wire-compatible
-# single-node server from PyPI, installed once into .tools/secantus.
+# single-node server from PyPI, installed once into .tools/secantus. start_mongodb [PORT]: on
+# PORT, or on a free one.
 start_mongodb() {
   command -v python3 >/dev/null || die "python3 is missing: install Python 3 (or set MONGODB_URI)"
-  local port
-  port=$(free_port)
+  local port="${1:-$(free_port)}"
   if command -v docker >/dev/null && docker info >/dev/null 2>&1; then
     local name="weatherlog-mongo-$$"
     docker run -d --rm --name "$name" -p "127.0.0.1:$port:27017" mongo:7.0 >/dev/null
@@ -74,4 +74,27 @@ start_services() {
   command -v python3 >/dev/null || die "python3 is missing (it picks free ports): install Python 3"
   if [ -z "${REDIS_URL:-}" ]; then start_redis; fi
   if [ -z "${MONGODB_URI:-}" ]; then start_mongodb; fi
+}
+
+# start_fake_upstream BINARY [DELAY_MS]: the recorded-answers stand-in for OpenWeatherMap
+# (examples/fake_openweathermap.rs, built as BINARY) on a free port; OPENWEATHER_BASE_URL then
+# points at it.
+start_fake_upstream() {
+  local port
+  port=$(free_port)
+  "$1" "$port" "${2:-0}" >"$TOOLS/fake-upstream.log" 2>&1 &
+  service_pids+=($!)
+  wait_for_port "$port" fake-upstream
+  export OPENWEATHER_BASE_URL="http://127.0.0.1:$port"
+}
+
+# wait_until_ready BASE_URL PID LOG: up to 60 s for BASE_URL/health/ready to answer 200, as
+# long as process PID lives.
+wait_until_ready() {
+  for _ in $(seq 1 600); do
+    if curl -fs -o /dev/null "$1/health/ready"; then return 0; fi
+    kill -0 "$2" 2>/dev/null || die "the service exited (see $3)"
+    sleep 0.1
+  done
+  die "the service did not get ready within 60 s (see $3)"
 }
