@@ -282,15 +282,14 @@ def compare_text(shown, actual):
 
 
 def guide_subjects(lines):
-    """The commit subjects the guide names, in order: each step's **bold** title and every
-    *italic* one (commits folded into a step). Markdown may wrap them over lines."""
+    """The commit subjects the guide names, in order, as (step number or None, subject): each
+    step's **bold** title, and the *italic* ones of commits that only updated the guide.
+    Markdown may wrap them over lines."""
     start = lines.index("## Step-by-step guide")
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     text = " ".join(line.strip() for line in lines[start + 1:end])
-    named = []
-    for bold, italic in re.findall(r"\*\*(.+?)\*\*|(?<![*\w])\*([^*]+?)\*(?![*\w])", text):
-        named.append(bold or italic)
-    return named
+    pattern = r"(?:(\d+)\. )?\*\*(.+?)\*\*|(?<![*\w])\*([^*]+?)\*(?![*\w])"
+    return [(number or None, bold or italic) for number, bold, italic in re.findall(pattern, text)]
 
 
 def check_guide(lines, print_steps):
@@ -303,14 +302,16 @@ def check_guide(lines, print_steps):
     log = subprocess.run(["git", "log", "--reverse", "--format=%h %s"], capture_output=True,
                          text=True, check=True).stdout.splitlines()
     hashes = {line.split(" ", 1)[1]: line.split(" ", 1)[0] for line in log}
-    named = guide_subjects(lines)
+    steps = guide_subjects(lines)
+    named = {subject for _, subject in steps}
     failures = [f"the guide names {subject!r}, which is no commit's subject"
-                for subject in named if subject not in hashes]
+                for _, subject in steps if subject not in hashes]
     failures += [f"commit {hashes[subject]} {subject!r} is not in the guide"
                  for subject in hashes if subject not in named]
     if print_steps:
-        for subject in named:
-            print(f"{hashes.get(subject, '???????')} {subject}")
+        for number, subject in steps:
+            label = f"step {number}" if number else "(guide)"
+            print(f"{label:>9}  {hashes.get(subject, '???????')}  {subject}")
     return failures
 
 
