@@ -14,8 +14,8 @@
 //!    once per place however many ask (cache-aside with single-flight), stale when upstream
 //!    fails. [`upstream_guard`], [`upstream_pause`] and [`upstream_health`] guard that one call:
 //!    the shared call budget, the pause after a refusal, and the record readiness shows.
-//! 6. [`storage`]: the MongoDB log store (connect, indexes, CRUD), its stored documents, and
-//!    its query shapes (filters, cursor pages, the stats pipeline).
+//! 6. [`storage`]: the MongoDB log store (connect, indexes, the cursor signing key, CRUD), its
+//!    stored documents, and its query shapes (filters, signed cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
 //! 8. [`routes`]: one module per resource, each listing its endpoints; `routes::register` turns
 //!    the lists into resources, with the 405 and its `Allow` header. Extractors and `TryFrom`

@@ -58,7 +58,7 @@ pub fn log_entry() -> Value {
 pub fn log_page() -> Value {
     json!({
         "items": [log_entry()],
-        "next_cursor": "MTc5NjAzMDAwOTYyNjo2YjBkM2UzOTY1ZmQwNTkxYzViMDZhOGY"
+        "next_cursor": "AAABoiu7ERprDT45Zf0FkcWwao-kb40dGRYTGcWvhjjDEMS-"
     })
 }
 

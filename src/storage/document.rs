@@ -1,4 +1,5 @@
-//! The weather log as MongoDB stores it, and its conversions to and from the domain types.
+//! The weather log as MongoDB stores it (and the cursor signing key), and its conversions to and
+//! from the domain types.
 //!
 //! The conversions between BSON and the domain live here (`to_bson`, `to_chrono`, `object_id`):
 //! inside `storage` ids are `ObjectId`s and times BSON dates (milliseconds); outside it, they are
@@ -140,6 +141,14 @@ impl StatsDocument {
                 .collect(),
         }
     }
+}
+
+/// The cursor signing key as stored in `service_keys`:
+/// `{ _id: "cursor_signing_key", key: Binary(32 random bytes), created_at: Date }`. Only `key`
+/// is read; `created_at` is for people. No `Debug`: the key must not reach a log line.
+#[derive(Deserialize)]
+pub(super) struct KeyDocument {
+    pub(super) key: bson::Binary,
 }
 
 /// The stored id of a [`LogId`] (both are the same 12 bytes).

@@ -1,13 +1,17 @@
 //! The shapes of the log's queries: which logs a request is about ([`LogFilter`]), where a page
-//! starts ([`Cursor`]), the `$match` stage, index hints and the stats pipeline, and what the
-//! queries answer.
+//! starts ([`Cursor`], handed out signed as a [`SignedCursor`]), the `$match` stage, index
+//! hints and the stats pipeline, and what the queries answer.
+
+use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
+use hmac::{Hmac, KeyInit, Mac};
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{self, Bson, Document, doc};
 use mongodb::options::Hint;
+use sha2::Sha256;
 
 use super::document::{LogDocument, to_bson};
 use crate::domain::{InvalidInput, LogEntry, Place};
@@ -31,8 +35,23 @@ pub struct LogFilter {
     pub max_temp_c: Option<f64>,
 }
 
-/// An opaque position in the newest-first list: the `logged_at` and id of the last log shown.
-/// Encoded as URL-safe base64 of `"<unix ms>:<id hex>"`.
+/// The length of a position: an `i64` of milliseconds and a 12-byte `ObjectId`.
+const POSITION_BYTES: usize = 8 + 12;
+/// The length of a tag: HMAC-SHA256 cut to its first 16 bytes (128 bits), plenty against
+/// guessing, and a shorter cursor.
+const TAG_BYTES: usize = 16;
+/// The length of a signed cursor, before base64.
+const SIGNED_BYTES: usize = POSITION_BYTES + TAG_BYTES;
+/// The length of a cursor signing key: 32 random bytes, as long as a SHA-256 output.
+pub(super) const KEY_BYTES: usize = 32;
+/// The one answer to any cursor that fails a check, whichever check it failed.
+const NOT_OURS: &str = "cursor is not one this service returned";
+
+/// A position in the newest-first list: the `logged_at` and id of the last log shown.
+///
+/// Only the store makes one: after a page (`Cursor::after`), or from a [`SignedCursor`] whose
+/// tag it checked (`LogStore::verify_cursor`). So a query never starts at a position that this
+/// service did not hand out.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {
     logged_at_ms: i64,
@@ -40,22 +59,6 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    /// Errors: anything that is not a cursor this service handed out.
-    pub fn decode(text: &str) -> Result<Self, InvalidInput> {
-        let invalid = || InvalidInput::new("cursor is not one this service returned");
-        let raw = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-        let raw = String::from_utf8(raw).map_err(|_| invalid())?;
-        let (ms, id) = raw.split_once(':').ok_or_else(invalid)?;
-        Ok(Cursor {
-            logged_at_ms: ms.parse().map_err(|_| invalid())?,
-            id: ObjectId::parse_str(id).map_err(|_| invalid())?,
-        })
-    }
-
-    pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}:{}", self.logged_at_ms, self.id.to_hex()))
-    }
-
     /// The position just after `last`, the last log of a page.
     pub(super) fn after(last: &LogDocument) -> Self {
         Cursor {
@@ -63,14 +66,117 @@ impl Cursor {
             id: last.id,
         }
     }
+
+    /// The 20 bytes that the tag signs: `logged_at_ms` big-endian, then the id.
+    fn to_bytes(self) -> [u8; POSITION_BYTES] {
+        let mut bytes = [0; POSITION_BYTES];
+        bytes[..8].copy_from_slice(&self.logged_at_ms.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.id.bytes());
+        bytes
+    }
+
+    fn from_bytes(bytes: &[u8; POSITION_BYTES]) -> Self {
+        let (ms, id) = bytes.split_at(8);
+        Cursor {
+            logged_at_ms: i64::from_be_bytes(ms.try_into().expect("8 bytes")),
+            id: ObjectId::from_bytes(id.try_into().expect("12 bytes")),
+        }
+    }
+}
+
+/// A cursor as clients see it (`next_cursor`, then `cursor`): a position and its tag, 36 bytes
+/// written as 48 characters of URL-safe base64 without padding.
+///
+/// | bytes    | content                                                                   |
+/// |----------|---------------------------------------------------------------------------|
+/// | `0..8`   | `logged_at` of the last log shown: unix milliseconds, big-endian `i64`    |
+/// | `8..20`  | that log's id: its 12-byte `ObjectId`                                     |
+/// | `20..36` | the tag: the first 16 bytes of HMAC-SHA256 of bytes `0..20`, with the key |
+///
+/// The position is readable, not secret; the tag makes it unforgeable. Parsing checks only
+/// the shape; the store, which holds the key, checks the tag (`LogStore::verify_cursor`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SignedCursor([u8; SIGNED_BYTES]);
+
+impl SignedCursor {
+    /// Reads a cursor as a client sent it.
+    ///
+    /// Errors: anything but URL-safe base64 (no padding) of 36 bytes.
+    pub fn parse(text: &str) -> Result<Self, InvalidInput> {
+        let bytes = URL_SAFE_NO_PAD
+            .decode(text)
+            .map_err(|_| InvalidInput::new(NOT_OURS))?;
+        let bytes = bytes.try_into().map_err(|_| InvalidInput::new(NOT_OURS))?;
+        Ok(SignedCursor(bytes))
+    }
+
+    fn position(&self) -> &[u8; POSITION_BYTES] {
+        self.0[..POSITION_BYTES].try_into().expect("20 bytes")
+    }
+
+    fn tag(&self) -> &[u8] {
+        &self.0[POSITION_BYTES..]
+    }
+}
+
+/// The wire form: 48 characters of URL-safe base64.
+impl fmt::Display for SignedCursor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&URL_SAFE_NO_PAD.encode(self.0))
+    }
+}
+
+/// The secret that signs cursors, the same for every replica on one database (the store reads
+/// it from MongoDB at start-up). Holds the keyed HMAC state, ready to clone for each cursor.
+#[derive(Clone)]
+pub(super) struct CursorKey(Hmac<Sha256>);
+
+impl CursorKey {
+    pub(super) fn new(key: &[u8; KEY_BYTES]) -> Self {
+        CursorKey(Hmac::new_from_slice(key).expect("HMAC takes a key of any length"))
+    }
+
+    /// The cursor to hand out for `cursor`.
+    pub(super) fn sign(&self, cursor: Cursor) -> SignedCursor {
+        let position = cursor.to_bytes();
+        let tag = self.mac(&position).finalize().into_bytes();
+        let mut signed = [0; SIGNED_BYTES];
+        signed[..POSITION_BYTES].copy_from_slice(&position);
+        signed[POSITION_BYTES..].copy_from_slice(&tag[..TAG_BYTES]);
+        SignedCursor(signed)
+    }
+
+    /// The position of a cursor that this key signed.
+    ///
+    /// Errors: a tag that does not match (a forged or changed cursor, or one signed with
+    /// another key). The comparison takes the same time wherever the tags differ.
+    pub(super) fn verify(&self, signed: &SignedCursor) -> Result<Cursor, InvalidInput> {
+        self.mac(signed.position())
+            .verify_truncated_left(signed.tag())
+            .map_err(|_| InvalidInput::new(NOT_OURS))?;
+        Ok(Cursor::from_bytes(signed.position()))
+    }
+
+    /// The HMAC of `position`, not yet finalized: a copy of the keyed state, so the key is
+    /// prepared once, not per cursor.
+    fn mac(&self, position: &[u8; POSITION_BYTES]) -> Hmac<Sha256> {
+        self.0.clone().chain_update(position)
+    }
+}
+
+/// Never the key: it must not reach a log line.
+impl fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
 }
 
 /// One page of logs, newest first, in metric units.
 #[derive(Debug)]
 pub struct LogPage {
     pub items: Vec<LogEntry>,
-    /// Where the next page starts; `None` on the last page.
-    pub next_cursor: Option<Cursor>,
+    /// Where the next page starts, signed; `None` on the last page.
+    pub next_cursor: Option<SignedCursor>,
 }
 
 /// Stats for one place, in metric units (°C, %).
@@ -192,20 +298,79 @@ impl LogFilter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_cursor_survives_the_round_trip() {
-        let cursor = Cursor {
-            logged_at_ms: 1_785_574_532_123,
-            id: ObjectId::new(),
-        };
-        assert_eq!(Cursor::decode(&cursor.encode()), Ok(cursor));
+    fn key(byte: u8) -> CursorKey {
+        CursorKey::new(&[byte; KEY_BYTES])
+    }
+
+    fn cursor() -> Cursor {
+        Cursor {
+            logged_at_ms: 1_796_030_009_894,
+            id: ObjectId::parse_str("6b0d3e3965fd0591c5b06a90").unwrap(),
+        }
+    }
+
+    /// What the store makes of `text` sent back as a cursor: parsed, then checked with `key`.
+    fn sent_back(key: &CursorKey, text: &str) -> Result<Cursor, InvalidInput> {
+        key.verify(&SignedCursor::parse(text)?)
     }
 
     #[test]
-    fn a_forged_cursor_is_rejected() {
-        for text in ["", "not base64!", "bm8gY29sb24", "MTIzOnh5eg"] {
-            assert!(Cursor::decode(text).is_err(), "{text:?} was accepted");
+    fn a_signed_cursor_survives_the_round_trip() {
+        let text = key(1).sign(cursor()).to_string();
+
+        assert_eq!(text.len(), 48, "{text}");
+        assert_eq!(sent_back(&key(1), &text), Ok(cursor()));
+    }
+
+    #[test]
+    fn text_that_is_not_36_bytes_of_base64_is_refused() {
+        let text = key(1).sign(cursor()).to_string();
+        let truncated = &text[..44];
+        let longer = format!("{text}AAAA");
+        let padded = format!("{text}==");
+        // The old, unsigned form: base64 of "<ms>:<hex id>".
+        let unsigned = "MTc5NjAzMDAwOTg5NDo2YjBkM2UzOTY1ZmQwNTkxYzViMDZhOTA";
+        for text in ["", "not base64!", truncated, &longer, &padded, unsigned] {
+            let refused = SignedCursor::parse(text);
+            assert_eq!(refused, Err(InvalidInput::new(NOT_OURS)), "{text:?}");
         }
+    }
+
+    #[test]
+    fn a_cursor_changed_in_any_byte_is_refused() {
+        let signed = key(1).sign(cursor());
+        for at in 0..SIGNED_BYTES {
+            let mut changed = signed.clone();
+            changed.0[at] ^= 0x01;
+            let text = changed.to_string();
+            assert_eq!(
+                sent_back(&key(1), &text),
+                Err(InvalidInput::new(NOT_OURS)),
+                "byte {at} changed"
+            );
+        }
+    }
+
+    #[test]
+    fn a_forged_cursor_is_refused() {
+        // A real position with a made-up tag, as someone without the key would write it.
+        let mut forged = [0; SIGNED_BYTES];
+        forged[..POSITION_BYTES].copy_from_slice(&cursor().to_bytes());
+        let text = SignedCursor(forged).to_string();
+
+        assert_eq!(sent_back(&key(1), &text), Err(InvalidInput::new(NOT_OURS)));
+    }
+
+    #[test]
+    fn a_cursor_signed_with_another_key_is_refused() {
+        let text = key(2).sign(cursor()).to_string();
+
+        assert_eq!(sent_back(&key(1), &text), Err(InvalidInput::new(NOT_OURS)));
+    }
+
+    #[test]
+    fn the_key_never_shows_in_debug_output() {
+        assert_eq!(format!("{:?}", key(0xAB)), "CursorKey(..)");
     }
 
     #[test]

@@ -102,6 +102,16 @@ pub async fn spawn_replicas(count: usize, customize: impl FnOnce(&mut Settings))
     replicas
 }
 
+/// Like [`spawn_replicas`], but all start at the same moment, as after a deploy: they race to
+/// create what the first start creates (the cursor signing key).
+pub async fn spawn_replicas_at_once(count: usize) -> Vec<TestApp> {
+    print_logs_if_asked();
+    let upstream = Arc::new(MockServer::start().await);
+    let settings = test_settings(&upstream);
+    let starts = (0..count).map(|_| start(settings.clone(), upstream.clone()));
+    futures_util::future::join_all(starts).await
+}
+
 async fn start(settings: Settings, upstream: Arc<MockServer>) -> TestApp {
     let application = Application::build(&settings)
         .await

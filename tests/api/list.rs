@@ -1,13 +1,19 @@
-//! Listing logs: newest first, literal filters, keyset (cursor) pagination, index use.
+//! Listing logs: newest first, literal filters, keyset (cursor) pagination, signed cursors,
+//! index use.
 
 use std::collections::HashSet;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use mongodb::bson::{Document, doc};
 use serde_json::Value;
 use weatherlog::domain::Place;
-use weatherlog::storage::LogFilter;
+use weatherlog::storage::{CURSOR_KEY_ID, KEYS_COLLECTION, LogFilter};
 
-use crate::helpers::{TestApp, assert_problem, spawn_app};
+use crate::helpers::{
+    TcpProxy, TestApp, assert_problem, socket_address, spawn_app, spawn_app_with, spawn_replicas,
+    spawn_replicas_at_once,
+};
 
 /// Serves five cities, metric: Melbourne 19.41 °C, São Paulo 17.84, Warsaw 17.03,
 /// Curacautín −1.44, Belo Horizonte 28.42.
@@ -213,6 +219,110 @@ async fn the_default_page_holds_20_logs() {
 
     assert_eq!(cities(&page).len(), 20);
     assert!(page["next_cursor"].is_string());
+}
+
+/// A cursor written by hand from a listed log, in the form cursors had before they were
+/// signed: URL-safe base64 of `"<logged_at in unix ms>:<id>"`.
+fn unsigned_cursor(log: &Value) -> String {
+    let logged_at: chrono::DateTime<chrono::Utc> =
+        log["logged_at"].as_str().unwrap().parse().unwrap();
+    let id = log["id"].as_str().unwrap();
+    URL_SAFE_NO_PAD.encode(format!("{}:{id}", logged_at.timestamp_millis()))
+}
+
+/// `cursor` with its last character changed: the same position, another tag.
+fn with_another_tag(cursor: &str) -> String {
+    let (kept, last) = cursor.split_at(cursor.len() - 1);
+    format!("{kept}{}", if last == "A" { "B" } else { "A" })
+}
+
+async fn assert_cursor_refused(response: reqwest::Response) {
+    let problem = assert_problem(response, 400).await;
+    assert_eq!(problem["type"], "/problems/bad-request");
+    assert_eq!(problem["detail"], "cursor is not one this service returned");
+}
+
+#[tokio::test]
+async fn a_cursor_the_service_never_handed_out_is_refused_with_400() {
+    let app = spawn_app().await;
+    serve_cities(&app).await;
+    for city in ["Melbourne,AU", "Warsaw,PL", "São Paulo,BR"] {
+        app.create_log(city).await;
+    }
+    let first = list(&app, "?limit=1").await;
+    let handed_out = first["next_cursor"].as_str().unwrap();
+
+    let forged = unsigned_cursor(&first["items"][0]);
+    let tampered = with_another_tag(handed_out);
+    for cursor in [forged, tampered, "not-a-cursor".to_owned()] {
+        let response = app
+            .get(&format!("/api/v1/logs?limit=1&cursor={cursor}"))
+            .await;
+        assert_cursor_refused(response).await;
+    }
+
+    let second = list(&app, &format!("?limit=1&cursor={handed_out}")).await;
+    assert_eq!(cities(&second), ["Warsaw"], "the real cursor still works");
+}
+
+#[tokio::test]
+async fn a_forged_cursor_is_refused_without_asking_mongodb() {
+    let mongodb = socket_address(&std::env::var("MONGODB_URI").unwrap());
+    let mut proxy = TcpProxy::start(mongodb).await;
+    let address = proxy.address;
+    let app = spawn_app_with(|settings| {
+        settings.mongodb_uri = format!("mongodb://{address}/?directConnection=true");
+    })
+    .await;
+    serve_cities(&app).await;
+    let log = app.create_log("Warsaw,PL").await;
+
+    proxy.cut();
+
+    let forged = unsigned_cursor(&log);
+    assert_cursor_refused(app.get(&format!("/api/v1/logs?cursor={forged}")).await).await;
+    assert_problem(app.get("/api/v1/logs").await, 503).await;
+}
+
+#[tokio::test]
+async fn a_cursor_from_one_replica_works_on_one_started_later() {
+    // The second replica starts after the first, as after a restart or a scale-up.
+    let replicas = spawn_replicas(2, |_| {}).await;
+    serve_cities(&replicas[0]).await;
+    for city in ["Melbourne,AU", "Warsaw,PL", "São Paulo,BR"] {
+        replicas[0].create_log(city).await;
+    }
+
+    let first = list(&replicas[0], "?limit=2").await;
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = list(&replicas[1], &format!("?limit=2&cursor={cursor}")).await;
+
+    assert_eq!(cities(&second), ["Melbourne"]);
+    // The one key they share is in MongoDB.
+    let keys = replicas[0].database.collection::<Document>(KEYS_COLLECTION);
+    assert_eq!(keys.count_documents(doc! {}).await.unwrap(), 1);
+    let key = keys.find_one(doc! {}).await.unwrap().unwrap();
+    assert_eq!(key.get_str("_id"), Ok(CURSOR_KEY_ID));
+    assert_eq!(key.get_binary_generic("key").map(Vec::len), Ok(32));
+}
+
+#[tokio::test]
+async fn replicas_that_start_together_agree_on_one_signing_key() {
+    // Enough replicas that some of them race to create the key.
+    let replicas = spawn_replicas_at_once(8).await;
+    serve_cities(&replicas[0]).await;
+    for city in ["Melbourne,AU", "Warsaw,PL"] {
+        replicas[0].create_log(city).await;
+    }
+
+    // Each replica's cursor works on the next one, round the ring: one key for all.
+    for (i, replica) in replicas.iter().enumerate() {
+        let first = list(replica, "?limit=1").await;
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let next = &replicas[(i + 1) % replicas.len()];
+        let second = list(next, &format!("?limit=1&cursor={cursor}")).await;
+        assert_eq!(cities(&second), ["Melbourne"], "replica {i}'s cursor");
+    }
 }
 
 /// The winning plan's stages, flattened (`SORT`, `FETCH`, `IXSCAN`, …).

@@ -44,7 +44,7 @@ pub fn endpoints() -> Vec<Endpoint> {
 #[derive(Serialize, ToSchema)]
 struct LogPageResponse {
     items: Vec<LogEntry>,
-    /// An opaque position; `null` on the last page.
+    /// An opaque position, signed by the service; `null` on the last page.
     #[schema(required = true)]
     next_cursor: Option<String>,
 }
@@ -116,7 +116,8 @@ pub async fn create(
     tag = "logs",
     summary = "List logs, newest first, filtered, one page at a time",
     description = "Filters take literal values only. Pass `next_cursor` back as `cursor` until \
-        it is `null`; logs added meanwhile never shift later pages.",
+        it is `null`; logs added meanwhile never shift later pages. Cursors are signed: one \
+        this service did not hand out is refused with 400.",
     params(ListQuery),
     responses(
         (status = 200, description = "One page of logs.", body = LogPageResponse,
@@ -139,16 +140,19 @@ pub async fn list(
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let request = ListRequest::try_from(&*query)?;
-    let page = store
-        .list(&request.filter, request.limit, request.cursor)
-        .await?;
+    // Checked before any query: a cursor the service never handed out costs nothing.
+    let cursor = request
+        .cursor
+        .map(|cursor| store.verify_cursor(&cursor))
+        .transpose()?;
+    let page = store.list(&request.filter, request.limit, cursor).await?;
     Ok(HttpResponse::Ok().json(LogPageResponse {
         items: page
             .items
             .into_iter()
             .map(|entry| in_units(entry, query.units))
             .collect(),
-        next_cursor: page.next_cursor.map(|c| c.encode()),
+        next_cursor: page.next_cursor.map(|cursor| cursor.to_string()),
     }))
 }
 

@@ -9,7 +9,7 @@ use crate::domain::{
     InvalidInput, Language, LogPatch, NewLog, Note, Place, Tags, Units, city_schema,
 };
 use crate::routes::responses::nullable;
-use crate::storage::{Cursor, LogFilter};
+use crate::storage::{LogFilter, SignedCursor};
 
 /// Default and largest page size of the list.
 const DEFAULT_LIMIT: u32 = 20;
@@ -109,8 +109,10 @@ pub struct ListQuery {
     /// Page size, 1 to 100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     pub limit: Option<u32>,
-    /// Where the page starts: the `next_cursor` of the previous page, as it was given.
-    #[param(example = "MTc5NjAzMDAwOTg5NDo2YjBkM2UzOTY1ZmQwNTkxYzViMDZhOTA")]
+    /// Where the page starts: the `next_cursor` of the previous page, as it was given. Any
+    /// other value is refused with 400: the service signs its cursors.
+    // No `example`: each database has its own key, so any cursor written here would be refused
+    // (and scripts/fuzz, which sends the examples, would rightly fail on it).
     pub cursor: Option<String>,
 }
 
@@ -120,7 +122,9 @@ pub struct ListRequest {
     pub filter: LogFilter,
     /// 1 to 100.
     pub limit: u32,
-    pub cursor: Option<Cursor>,
+    /// Of the right shape only: the store, which holds the key, checks its tag
+    /// (`LogStore::verify_cursor`).
+    pub cursor: Option<SignedCursor>,
 }
 
 impl TryFrom<&ListQuery> for ListRequest {
@@ -134,7 +138,11 @@ impl TryFrom<&ListQuery> for ListRequest {
             )));
         }
         Ok(ListRequest {
-            cursor: query.cursor.as_deref().map(Cursor::decode).transpose()?,
+            cursor: query
+                .cursor
+                .as_deref()
+                .map(SignedCursor::parse)
+                .transpose()?,
             filter: log_filter(
                 query.city.as_deref(),
                 query.from,
