@@ -16,8 +16,8 @@ All blocks run in one bash, in order, with `set -eo pipefail`, so a variable set
 (`ID=$(...)`) is there in the next, and a failing command stops the check naming its block.
 
 "Loosely" means: an HTTP status line must match by code; every header shown must be there; JSON
-must have exactly the keys shown (`...` allows more) with the values shown, where ids, RFC 3339
-times and the keys in VOLATILE may differ; text lines must each appear, any number may differ.
+must have exactly the keys shown (`...` allows more) with the values shown, where ids, UUIDs
+(request ids), RFC 3339 times and the keys in VOLATILE may differ; text lines must each appear, any number may differ.
 """
 
 import json
@@ -31,6 +31,7 @@ import time
 
 VOLATILE = {"latency_ms", "age_s", "calls_this_minute", "calls_today", "next_cursor"}
 ID = re.compile(r"\b[0-9a-f]{24}\b")
+UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
 MARKER = re.compile(r"<!--\s*check-readme:\s*(run|skip|output)\b(.*?)-->")
 COMMAND_TIMEOUT_S = 120
@@ -179,7 +180,7 @@ class LooseJson:
 
 
 def normalized(text):
-    return TIME.sub("<time>", ID.sub("<id>", text))
+    return TIME.sub("<time>", ID.sub("<id>", UUID.sub("<uuid>", text)))
 
 
 def compare_json(shown, actual, path="$"):

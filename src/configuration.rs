@@ -26,6 +26,7 @@ pub const VARIABLES: &[&str] = &[
     "ADMIN_TOKEN",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
+    "LOG_FORMAT",
 ];
 
 /// Longest cache lifetime accepted: a day (Redis takes more, but answers would be stale).
@@ -91,6 +92,21 @@ pub struct Settings {
     pub admin_token: Option<SecretString>,
     /// Log filter in `tracing_subscriber::EnvFilter` syntax. Default `info`.
     pub rust_log: String,
+    /// How log lines look: `text` for people, `json` (one object per line) for log collectors.
+    /// Default `text`.
+    pub log_format: LogFormat,
+}
+
+/// The shape of the log lines on stdout ([`Settings::log_format`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line per event, for a person at a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, with `timestamp`, `level`, `target`, `message` and the fields
+    /// of the request it was written in.
+    Json,
 }
 
 /// A connection URL that may hold a password, so `Debug` and logs never show it whole.
@@ -144,6 +160,7 @@ impl Default for Settings {
             admin_token: None,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -173,6 +190,13 @@ impl Settings {
             .into_iter()
             .filter(|(name, _)| VARIABLES.contains(&name.as_str()))
             .collect();
+        if let Some((_, format)) = vars.iter().find(|(name, _)| name == "LOG_FORMAT")
+            && !matches!(format.as_str(), "text" | "json")
+        {
+            return Err(ConfigError(format!(
+                "LOG_FORMAT must be text or json, not {format:?}"
+            )));
+        }
         // The address parser's own message ("invalid IP address syntax") names no variable.
         if let Some((_, host)) = vars.iter().find(|(name, _)| name == "HOST")
             && host.parse::<IpAddr>().is_err()
@@ -333,6 +357,8 @@ mod tests {
             ("MONGODB_DATABASE", "a/b"),
             ("REDIS_KEY_PREFIX", ""),
             ("RUST_LOG", "[[[garbage"),
+            ("LOG_FORMAT", "xml"),
+            ("LOG_FORMAT", "JSON"),
         ] {
             let err = settings_from(&[(variable, value)]).expect_err(value);
             assert!(

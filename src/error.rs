@@ -177,7 +177,8 @@ impl ProblemKind {
     "type": "/problems/bad-request",
     "title": "Bad Request",
     "status": 400,
-    "detail": "limit must be between 1 and 100"
+    "detail": "limit must be between 1 and 100",
+    "request_id": "01a231d7-4fd4-7766-9a32-309d5155e4df"
 }))]
 pub struct Problem {
     /// A URI reference naming the kind of problem: `/problems/<kind>`.
@@ -191,6 +192,11 @@ pub struct Problem {
     pub status: u16,
     /// What went wrong with this request, safe to show.
     pub detail: String,
+    /// The request's id, as in its `X-Request-Id` header: quote it to find the request's log
+    /// lines. Added to every problem on its way out (`middleware::request_telemetry`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = true, value_type = String, pattern = "^[A-Za-z0-9._:-]{1,128}$")]
+    pub request_id: Option<String>,
 }
 
 /// The `type` of a [`Problem`] in the API document: one of the [`ProblemKind`]s.
@@ -251,6 +257,7 @@ pub fn problem_response(status: StatusCode, kind: ProblemKind, detail: String) -
         title: status.canonical_reason().unwrap_or("Error").to_owned(),
         status: status.as_u16(),
         detail,
+        request_id: None,
     };
     HttpResponse::build(status)
         .content_type(PROBLEM_JSON)

@@ -4,8 +4,8 @@
 //! 1. [`domain`]: the validated types: a `Place` (and its `cache_key`), `Units`, `Language`, our
 //!    `Weather` schema, and the weather log's entries (ids, notes, tags, a new log, a change).
 //! 2. [`configuration`]: the settings, read from the environment.
-//! 3. [`telemetry`]: the log output (the request spans come from `TracingLogger`, see
-//!    [`startup`]).
+//! 3. [`telemetry`]: the log output, text or JSON; each request's id and span come from
+//!    [`middleware`], what runs around every request.
 //! 4. [`openweather`]: the upstream client; `OpenWeatherClient::fetch_current` always calls
 //!    OpenWeatherMap and maps its wire format into [`domain::Weather`].
 //! 5. [`shared_redis`], [`cache`], [`fetch_lock`] and [`lookup`]: the one Redis connection, the
@@ -27,9 +27,10 @@
 //!     module's endpoints.
 //! 11. [`healthcheck`]: the container health check command.
 //!
-//! Each module either speaks HTTP (`routes`, `openapi`, `error`, `startup`) or talks to one
-//! store or upstream (`shared_redis`, `cache`, `fetch_lock`, the `upstream_*` guards, `storage`,
-//! `openweather`); `lookup` joins the cache and the upstream and knows no HTTP.
+//! Each module either speaks HTTP (`routes`, `middleware`, `openapi`, `error`, `startup`) or
+//! talks to one store or upstream (`shared_redis`, `cache`, `fetch_lock`, the `upstream_*`
+//! guards, `storage`, `openweather`); `lookup` joins the cache and the upstream and knows no
+//! HTTP.
 
 pub mod cache;
 pub mod configuration;
@@ -38,6 +39,7 @@ pub mod error;
 pub mod fetch_lock;
 pub mod healthcheck;
 pub mod lookup;
+pub mod middleware;
 pub mod openapi;
 pub mod openweather;
 pub mod routes;

@@ -33,7 +33,7 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> ExitCode {
-    telemetry::init(&settings.rust_log, std::io::stdout);
+    telemetry::init(&settings.rust_log, settings.log_format, std::io::stdout);
     let application = match Application::build(&settings).await {
         Ok(application) => application,
         Err(err) => {

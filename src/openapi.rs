@@ -13,6 +13,7 @@ use actix_web::http::{Method, header};
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -283,6 +284,10 @@ impl HeaderRules {
             ),
             "Retry-After" => (json!({ "type": "integer", "minimum": 0 }), false),
             "WWW-Authenticate" => (json!({ "type": "string", "const": "Bearer" }), true),
+            "X-Request-Id" => (
+                json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" }),
+                true,
+            ),
             _ => return None,
         };
         Some(rule)
@@ -292,6 +297,20 @@ impl HeaderRules {
         let RefOr::T(response) = response else {
             return;
         };
+        // Every answer carries its request's id (`middleware::request_telemetry`).
+        response
+            .headers
+            .entry("X-Request-Id".into())
+            .or_insert_with(|| {
+                RefOr::T(
+                    HeaderBuilder::new()
+                        .description(Some(
+                            "The request's id: the client's `X-Request-Id` when it matches the \
+                             pattern, else a new UUID v7. Log lines of the request carry it.",
+                        ))
+                        .build(),
+                )
+            });
         for (name, header) in response.headers.iter_mut() {
             let (RefOr::T(header), Some((schema, required))) = (header, Self::rule(name)) else {
                 continue;

@@ -2,17 +2,18 @@
 //! the route table.
 
 use std::net::TcpListener;
+use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, Service};
-use actix_web::middleware::ErrorHandlers;
+use actix_web::middleware::{ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
-use tracing_actix_web::TracingLogger;
 
 use crate::cache::WeatherCache;
 use crate::configuration::Settings;
 use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
+use crate::middleware::request_telemetry::{RouteLabels, request_telemetry};
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
 use crate::routes;
@@ -125,6 +126,7 @@ fn run(
     let lookup = web::Data::new(lookup);
     let admin_token = web::Data::new(admin_token);
     let server = HttpServer::new(move || {
+        let route_labels = Rc::new(RouteLabels::new(endpoints().iter().map(|e| e.path)));
         App::new()
             // Innermost, so its 408 passes through the logger and the problem+json fallback.
             // actix-web times out slow headers, not slow bodies: without this a client sending
@@ -139,7 +141,9 @@ fn run(
                 }
             })
             .wrap(ErrorHandlers::new().default_handler(error::ensure_problem_json))
-            .wrap(TracingLogger::default())
+            .wrap(from_fn(move |request, next| {
+                request_telemetry(route_labels.clone(), request, next)
+            }))
             .app_data(store.clone())
             .app_data(lookup.clone())
             .app_data(admin_token.clone())

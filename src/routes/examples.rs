@@ -132,11 +132,21 @@ pub fn not_ready() -> Value {
     })
 }
 
-/// A problem+json body as `crate::error::problem_response` writes it.
+/// The request id the examples show (a UUID v7, as the service makes them).
+pub const REQUEST_ID: &str = "01a231d7-4fd4-7766-9a32-309d5155e4df";
+
+/// A problem+json body as a client gets it: as `crate::error::problem_response` writes it,
+/// with the `request_id` the request telemetry adds.
 pub fn problem(status: u16, kind: &str, detail: &str) -> Value {
     let title = actix_web::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|status| status.canonical_reason())
         .unwrap_or("Error");
-    json!({ "type": format!("/problems/{kind}"), "title": title, "status": status, "detail": detail })
+    json!({
+        "type": format!("/problems/{kind}"),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "request_id": REQUEST_ID,
+    })
 }

@@ -39,6 +39,35 @@ fn required_env(name: &str) -> String {
     })
 }
 
+/// Collects every log line written, for inspection: pass it to `weatherlog::telemetry::init`
+/// before the app starts (the first init in a test's process wins).
+#[derive(Clone, Default)]
+pub struct CapturedLogs(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for CapturedLogs {
+    type Writer = CapturedLogs;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+impl CapturedLogs {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+}
+
 /// Settings for a test: a fresh database and key prefix, the fake upstream, port 0.
 pub fn test_settings(upstream: &MockServer) -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -76,7 +105,11 @@ fn print_logs_if_asked() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "info,weatherlog=debug".into());
     // TestWriter prints through the test harness, which shows it for failing tests (or always,
     // with --no-capture).
-    weatherlog::telemetry::init(&filter, tracing_subscriber::fmt::TestWriter::new);
+    weatherlog::telemetry::init(
+        &filter,
+        weatherlog::configuration::LogFormat::Text,
+        tracing_subscriber::fmt::TestWriter::new,
+    );
 }
 
 /// Starts the application after `customize` has adjusted its settings.

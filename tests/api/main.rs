@@ -14,6 +14,7 @@ mod redis_outage;
 mod refusals;
 mod rejected;
 mod replicas;
+mod request_ids;
 mod secrets;
 mod stale;
 mod stats;

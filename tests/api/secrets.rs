@@ -1,40 +1,20 @@
 //! The API key never appears in a response or a log line, whatever goes wrong.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tracing_subscriber::fmt::MakeWriter;
 use wiremock::ResponseTemplate;
 
-use crate::helpers::{TEST_API_KEY, fixture, spawn_app_with};
-
-/// Collects every log line written, for inspection.
-#[derive(Clone, Default)]
-struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
-
-impl Write for CapturedLogs {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for CapturedLogs {
-    type Writer = CapturedLogs;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
+use crate::helpers::{CapturedLogs, TEST_API_KEY, fixture, spawn_app_with};
 
 #[tokio::test]
 async fn no_response_or_log_line_holds_the_api_key() {
     let logs = CapturedLogs::default();
     // Debug level, as an operator chasing a problem would set it.
-    weatherlog::telemetry::init("debug", logs.clone());
+    weatherlog::telemetry::init(
+        "debug",
+        weatherlog::configuration::LogFormat::Text,
+        logs.clone(),
+    );
     let app = spawn_app_with(|settings| settings.openweather_timeout_ms = 300).await;
     let answers = [
         ResponseTemplate::new(200).set_body_raw(
@@ -80,7 +60,7 @@ async fn no_response_or_log_line_holds_the_api_key() {
         !seen.contains(TEST_API_KEY),
         "a response held the key: {seen}"
     );
-    let logged = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let logged = logs.text();
     assert!(
         logged.contains("OpenWeatherMap"),
         "errors were logged:\n{logged}"
