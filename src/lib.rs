@@ -17,6 +17,7 @@
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, the cursor signing key, CRUD), its
 //!    stored documents, and its query shapes (filters, signed cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
+//!    [`prometheus`]: every metric's name, and the recorder that `GET /metrics` renders.
 //! 8. [`routes`]: one module per resource, each listing its endpoints; `routes::register` turns
 //!    the lists into resources, with the 405 and its `Allow` header. Extractors and `TryFrom`
 //!    conversions hand the handlers valid domain values. Beside them, the error responses and
@@ -42,6 +43,7 @@ pub mod lookup;
 pub mod middleware;
 pub mod openapi;
 pub mod openweather;
+pub mod prometheus;
 pub mod routes;
 pub mod shared_redis;
 pub mod startup;

@@ -27,7 +27,7 @@ use crate::routes::responses::{
     PayloadTooLarge, PlaceNotFound, RequestTimeout, ServiceUnavailable, StorageUnavailable,
     Unauthorized, UnsupportedMediaType, WeatherUnavailable,
 };
-use crate::routes::{self, Endpoint, cache, health, logs, stats, weather};
+use crate::routes::{self, Endpoint, cache, health, logs, metrics, stats, weather};
 
 /// Where the document is served.
 const DOCUMENT_PATH: &str = "/api/v1/openapi.json";
@@ -61,6 +61,7 @@ pub const DOCS_PATH: &str = "/docs/";
         logs::delete,
         stats::get_stats,
         cache::purge,
+        metrics::metrics,
         document,
     ),
     components(

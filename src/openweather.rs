@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::domain::{
     Condition, Language, Location, Measurements, Place, Temperature, Units, Weather, Wind,
 };
+use crate::prometheus;
 
 /// Name written into every [`Weather::provider`].
 pub const PROVIDER: &str = "openweathermap";
@@ -101,6 +102,27 @@ impl OpenWeatherClient {
         lang: &Language,
     ) -> Result<Weather, UpstreamError> {
         let api_key = self.api_key.as_ref().ok_or(UpstreamError::NoApiKey)?;
+        let started = std::time::Instant::now();
+        let fetched = self.request_current(api_key, place, lang).await;
+        let outcome = match &fetched {
+            Ok(_) => "ok",
+            Err(UpstreamError::PlaceNotFound) => "not_found",
+            Err(UpstreamError::KeyRejected) => "key_rejected",
+            Err(UpstreamError::RateLimited { .. }) => "rate_limited",
+            Err(UpstreamError::Timeout(_)) => "timeout",
+            Err(_) => "error",
+        };
+        prometheus::upstream_request(PROVIDER, outcome, started.elapsed());
+        fetched
+    }
+
+    /// One request to `GET /data/2.5/weather`, and its answer mapped into our schema.
+    async fn request_current(
+        &self,
+        api_key: &SecretString,
+        place: &Place,
+        lang: &Language,
+    ) -> Result<Weather, UpstreamError> {
         let mut request = self.http.get(self.endpoint.clone());
         request = match place {
             Place::City(query) => request.query(&[("q", query.as_str())]),

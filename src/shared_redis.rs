@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, RedisError, ScriptInvocation};
 
+use crate::prometheus;
+
 /// Bumped whenever the shape of what we store changes, so old entries are simply never read
 /// again.
 pub const SCHEMA_VERSION: &str = "v1";
@@ -137,6 +139,7 @@ impl SharedRedis {
     }
 
     fn note_failure(&self, err: &RedisError) {
+        prometheus::store_error("redis");
         // Only a Redis we cannot reach is an outage. An error reply about one key (WRONGTYPE
         // after someone stored a list there) concerns that key alone: backing off would switch
         // Redis off for every place, and the SET that repairs the key would be skipped.

@@ -16,6 +16,7 @@ use crate::lookup::WeatherLookup;
 use crate::middleware::request_telemetry::{RouteLabels, request_telemetry};
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
+use crate::prometheus;
 use crate::routes;
 use crate::routes::admin::AdminToken;
 use crate::shared_redis::SharedRedis;
@@ -125,6 +126,8 @@ fn run(
     let store = web::Data::new(store);
     let lookup = web::Data::new(lookup);
     let admin_token = web::Data::new(admin_token);
+    let metrics = web::Data::new(prometheus::install());
+    prometheus::spawn_upkeep(metrics.get_ref().clone());
     let server = HttpServer::new(move || {
         let route_labels = Rc::new(RouteLabels::new(endpoints().iter().map(|e| e.path)));
         App::new()
@@ -147,6 +150,7 @@ fn run(
             .app_data(store.clone())
             .app_data(lookup.clone())
             .app_data(admin_token.clone())
+            .app_data(metrics.clone())
             .app_data(
                 web::JsonConfig::default()
                     .limit(MAX_BODY_BYTES)

@@ -12,6 +12,7 @@ use chrono::Utc;
 use redis::Script;
 
 use crate::openweather::UpstreamError;
+use crate::prometheus;
 use crate::shared_redis::SharedRedis;
 
 const SECONDS_PER_MINUTE: i64 = 60;
@@ -92,6 +93,7 @@ impl CallBudget {
             ),
             Err(_) => self.take_locally(windows),
         };
+        self.report_remaining(usage);
         if allowed {
             Ok(usage)
         } else {
@@ -116,6 +118,15 @@ impl CallBudget {
             },
             Err(_) => self.local().usage(windows),
         }
+    }
+
+    /// Sets the `weatherlog_upstream_budget_remaining` gauges from the calls used so far (no
+    /// daily cap: `+Inf` for the day).
+    fn report_remaining(&self, usage: BudgetUsage) {
+        let minute = self.per_minute.saturating_sub(usage.calls_this_minute);
+        prometheus::upstream_budget_remaining("minute", Some(minute));
+        let day = (self.per_day > 0).then(|| self.per_day.saturating_sub(usage.calls_today));
+        prometheus::upstream_budget_remaining("day", day);
     }
 
     /// The Redis keys of the minute's and the day's counters.

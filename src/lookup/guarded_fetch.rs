@@ -11,6 +11,7 @@ use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{Language, Place};
 use crate::fetch_lock::{Acquired, FetchLock};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
+use crate::prometheus;
 use crate::upstream_guard::CallBudget;
 use crate::upstream_health::{UpstreamHealth, UpstreamState, UpstreamStatus};
 use crate::upstream_pause::RefusalPause;
@@ -113,6 +114,8 @@ impl GuardedFetch {
             tokio::time::sleep(poll).await;
             poll = (poll * 2).min(LONGEST_POLL);
             if let Some(answer) = self.fresh_in_redis(key).await {
+                // Another replica's call answered this lookup.
+                prometheus::singleflight_wait();
                 return Ok((answer, false));
             }
         }

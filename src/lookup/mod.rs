@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use crate::cache::{CachedAnswer, WeatherCache};
 use crate::domain::{CacheStatus, Language, Place, Weather};
 use crate::openweather::{OpenWeatherClient, UpstreamError};
+use crate::prometheus::{self, CacheResult};
 use crate::shared_redis::RedisUnavailable;
 use crate::upstream_guard::CallBudget;
 use crate::upstream_health::UpstreamStatus;
@@ -129,6 +130,7 @@ impl WeatherLookup {
         if let Some(resolved) = self.recent.get(&key)
             && let Some(answer) = self.answer(&resolved, CacheStatus::Hit)
         {
+            prometheus::cache_lookup(CacheResult::MemoryHit);
             return answer;
         }
         // A resolution can hand over an answer that reaches its TTL before the caller reads it
@@ -144,14 +146,18 @@ impl WeatherLookup {
                 .map_err(|err| UpstreamError::clone(&err))?;
             // Only the caller whose resolution fetched it reports a miss; those that waited for
             // it were answered from that one call, as from the cache.
-            let status = if entry.value().stale {
-                CacheStatus::Stale
-            } else if entry.is_fresh() && entry.value().fetched {
-                CacheStatus::Miss
+            let (status, result) = if entry.value().stale {
+                (CacheStatus::Stale, CacheResult::Stale)
+            } else if !entry.is_fresh() {
+                prometheus::singleflight_wait();
+                (CacheStatus::Hit, CacheResult::MemoryHit)
+            } else if entry.value().fetched {
+                (CacheStatus::Miss, CacheResult::Miss)
             } else {
-                CacheStatus::Hit
+                (CacheStatus::Hit, CacheResult::RedisHit)
             };
             if let Some(answer) = self.answer(entry.value(), status) {
+                prometheus::cache_lookup(result);
                 if entry.is_fresh() {
                     self.recent.insert(key, entry.value().clone());
                 }

@@ -1,6 +1,6 @@
 //! What every request leaves behind: its id (kept from `X-Request-Id` or made), a span that
-//! every log line written while it runs carries, and one "request finished" line with its
-//! status and latency.
+//! every log line written while it runs carries, one "request finished" line with its status
+//! and latency, and the HTTP metrics (`http_requests_total`, `http_request_duration_seconds`).
 //!
 //! The outermost middleware, so that it sees every answer: errors, 404s, 405s, 408s and 429s
 //! included. The `route` label and log field is the matched pattern (`/api/v1/logs/{id}`),
@@ -20,6 +20,7 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::error::PROBLEM_JSON;
+use crate::prometheus;
 
 /// The header that carries a request's id, both ways.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -102,6 +103,7 @@ pub async fn request_telemetry(
         Err(err) => (err.as_response_error().status_code(), Some(err)),
     };
     let elapsed = started.elapsed();
+    prometheus::http_request(method, route, status.as_u16(), elapsed);
     span.record("status", status.as_u16());
     span.record("latency_ms", elapsed.as_secs_f64() * 1000.0);
     // What went wrong, as the client was told it (never a secret: see `ApiError`).
@@ -127,7 +129,7 @@ pub async fn request_telemetry(
 }
 
 /// Standard methods by name, anything else as `other`: a value per made-up method would let
-/// clients grow without bound the set of values that logs (and metrics) are grouped by.
+/// clients grow without bound the set of values that logs and metrics are grouped by.
 fn method_label(method: &Method) -> &'static str {
     match *method {
         Method::GET => "GET",

@@ -8,6 +8,7 @@ pub mod cache;
 pub mod examples;
 pub mod health;
 pub mod logs;
+pub mod metrics;
 pub mod responses;
 pub mod stats;
 pub mod weather;
@@ -59,6 +60,7 @@ pub fn endpoints() -> Vec<Endpoint> {
         logs::endpoints(),
         stats::endpoints(),
         cache::endpoints(),
+        metrics::endpoints(),
     ]
     .into_iter()
     .flatten()

@@ -20,6 +20,7 @@ use mongodb::error::{ErrorKind, WriteFailure};
 use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 
+use crate::prometheus;
 pub use query::{Cursor, LogFilter, LogPage, LogStats, PlaceStats, SignedCursor};
 
 use crate::domain::{CacheStatus, InvalidInput, LogEntry, LogId, LogPatch, Note, Tags, Weather};
@@ -40,7 +41,7 @@ const SERVER_SELECTION_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("MongoDB error: {0}")]
-    Mongo(#[from] mongodb::error::Error),
+    Mongo(#[source] mongodb::error::Error),
     /// The last error says why: a wrong password or a refused database name look like this too.
     #[error("MongoDB was not reachable within {0:?}; the last attempt failed with: {1}")]
     Unreachable(Duration, #[source] mongodb::error::Error),
@@ -51,6 +52,14 @@ pub enum StorageError {
          `key`; delete it and restart to make a new one"
     )]
     BadCursorKey,
+}
+
+/// Every failed MongoDB call passes through here (`?`), so this is where they are counted.
+impl From<mongodb::error::Error> for StorageError {
+    fn from(err: mongodb::error::Error) -> Self {
+        prometheus::store_error("mongodb");
+        StorageError::Mongo(err)
+    }
 }
 
 /// The log store, shared by all workers (clones share one connection pool).
@@ -152,6 +161,7 @@ impl LogStore {
     ) -> Result<LogEntry, StorageError> {
         let document = LogDocument::new(weather, cache_status, note, tags);
         self.logs.insert_one(&document).await?;
+        prometheus::log_created();
         Ok(document.into_entry())
     }
 

@@ -8,6 +8,7 @@ mod health;
 mod helpers;
 mod list;
 mod logs;
+mod metrics;
 mod openapi;
 mod purge;
 mod redis_outage;

@@ -1,0 +1,207 @@
+//! The metrics this service exports, by name, in one place, and the recorder that keeps them
+//! for `GET /metrics` (the Prometheus text format, version 0.0.4).
+//!
+//! Modules record through the functions here, which call the `metrics` crate's macros: no
+//! registry is passed around, and each name and label set is written once. Label values come
+//! from fixed sets (routes are patterns, outcomes are names), so the number of series stays
+//! bounded whatever clients send.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// `http_requests_total{method,route,status}`: answered requests.
+pub const HTTP_REQUESTS: &str = "http_requests_total";
+/// `http_request_duration_seconds{method,route}`: time from request to answer.
+pub const HTTP_REQUEST_DURATION: &str = "http_request_duration_seconds";
+/// `weatherlog_cache_lookups_total{result}`: weather lookups by where the answer came from.
+pub const CACHE_LOOKUPS: &str = "weatherlog_cache_lookups_total";
+/// `weatherlog_upstream_requests_total{provider,outcome}`: calls to the weather provider.
+pub const UPSTREAM_REQUESTS: &str = "weatherlog_upstream_requests_total";
+/// `weatherlog_upstream_request_duration_seconds{provider}`: how long those calls took.
+pub const UPSTREAM_REQUEST_DURATION: &str = "weatherlog_upstream_request_duration_seconds";
+/// `weatherlog_upstream_budget_remaining{window}`: calls left in this minute or day.
+pub const UPSTREAM_BUDGET_REMAINING: &str = "weatherlog_upstream_budget_remaining";
+/// `weatherlog_singleflight_waits_total`: lookups answered by another caller's upstream call.
+pub const SINGLEFLIGHT_WAITS: &str = "weatherlog_singleflight_waits_total";
+/// `weatherlog_store_errors_total{store}`: failed Redis or MongoDB operations.
+pub const STORE_ERRORS: &str = "weatherlog_store_errors_total";
+/// `weatherlog_logs_created_total`: weather logs stored.
+pub const LOGS_CREATED: &str = "weatherlog_logs_created_total";
+/// `weatherlog_rate_limited_total`: requests refused with 429 by the inbound rate limit.
+pub const RATE_LIMITED: &str = "weatherlog_rate_limited_total";
+/// `weatherlog_build_info{version}`: always 1; the label says which version runs.
+pub const BUILD_INFO: &str = "weatherlog_build_info";
+
+/// Histogram buckets in seconds, from 1 ms (a cache hit) to 10 s (past any upstream timeout).
+const DURATION_BUCKETS_S: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once (later calls return the same handle: tests start
+/// several apps in one process) and describes every metric, so `/metrics` lists each family
+/// with its `# HELP` even before it first moves.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let handle = PrometheusBuilder::new()
+                .set_buckets(DURATION_BUCKETS_S)
+                .expect("the buckets are not empty")
+                .install_recorder()
+                .expect("no other metrics recorder is installed");
+            describe();
+            start_at_zero();
+            gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+fn describe() {
+    describe_counter!(
+        HTTP_REQUESTS,
+        "Answered HTTP requests, by method, route pattern and status."
+    );
+    describe_histogram!(
+        HTTP_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "Time from receiving a request to answering it."
+    );
+    describe_counter!(
+        CACHE_LOOKUPS,
+        "Weather lookups by where the answer came from: memory_hit, redis_hit, miss (asked upstream) or stale."
+    );
+    describe_counter!(
+        UPSTREAM_REQUESTS,
+        "Calls to the weather provider, by outcome."
+    );
+    describe_histogram!(
+        UPSTREAM_REQUEST_DURATION,
+        metrics::Unit::Seconds,
+        "How long calls to the weather provider took."
+    );
+    describe_gauge!(
+        UPSTREAM_BUDGET_REMAINING,
+        "Calls to the weather provider left in this minute or UTC day, shared by every replica."
+    );
+    describe_counter!(
+        SINGLEFLIGHT_WAITS,
+        "Lookups that waited for another caller's upstream call (on this or another replica)."
+    );
+    describe_counter!(STORE_ERRORS, "Failed Redis or MongoDB operations.");
+    describe_counter!(LOGS_CREATED, "Weather logs stored.");
+    describe_counter!(
+        RATE_LIMITED,
+        "Requests refused with 429 by the inbound rate limit."
+    );
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; the version label says which build runs."
+    );
+}
+
+/// Creates the series whose labels are known in advance at 0, so a scrape lists them before
+/// they first move and `rate()` has a start to count from.
+fn start_at_zero() {
+    for result in ["memory_hit", "redis_hit", "miss", "stale"] {
+        counter!(CACHE_LOOKUPS, "result" => result).increment(0);
+    }
+    for outcome in UPSTREAM_OUTCOMES {
+        counter!(UPSTREAM_REQUESTS, "provider" => "openweathermap", "outcome" => *outcome)
+            .increment(0);
+    }
+    for store in ["redis", "mongodb"] {
+        counter!(STORE_ERRORS, "store" => store).increment(0);
+    }
+    counter!(SINGLEFLIGHT_WAITS).increment(0);
+    counter!(LOGS_CREATED).increment(0);
+    counter!(RATE_LIMITED).increment(0);
+}
+
+/// The outcomes of a call to a provider, as `weatherlog_upstream_requests_total` labels them.
+pub const UPSTREAM_OUTCOMES: &[&str] = &[
+    "ok",
+    "not_found",
+    "key_rejected",
+    "rate_limited",
+    "timeout",
+    "error",
+];
+
+/// Drains histogram samples into their buckets every few seconds, so memory stays flat between
+/// scrapes (the exporter does it only when it runs its own HTTP listener, which we do not).
+pub fn spawn_upkeep(handle: PrometheusHandle) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            handle.run_upkeep();
+        }
+    });
+}
+
+/// One answered request.
+pub fn http_request(method: &'static str, route: &str, status: u16, elapsed: Duration) {
+    let route = route.to_owned();
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    histogram!(HTTP_REQUEST_DURATION, "method" => method, "route" => route)
+        .record(elapsed.as_secs_f64());
+}
+
+/// Where a lookup's answer came from.
+#[derive(Clone, Copy, Debug)]
+pub enum CacheResult {
+    /// This process's memory (a recent answer, or another caller's call it waited for).
+    MemoryHit,
+    /// Redis, shared by every replica (read here or handed over by another replica's call).
+    RedisHit,
+    /// Nobody had it: this caller asked upstream.
+    Miss,
+    /// Upstream failed and the last good answer stood in (stale-if-error).
+    Stale,
+}
+
+pub fn cache_lookup(result: CacheResult) {
+    let result = match result {
+        CacheResult::MemoryHit => "memory_hit",
+        CacheResult::RedisHit => "redis_hit",
+        CacheResult::Miss => "miss",
+        CacheResult::Stale => "stale",
+    };
+    counter!(CACHE_LOOKUPS, "result" => result).increment(1);
+}
+
+/// One call to a provider: `outcome` is one of `ok`, `not_found`, `key_rejected`,
+/// `rate_limited`, `timeout` or `error`.
+pub fn upstream_request(provider: &'static str, outcome: &'static str, elapsed: Duration) {
+    counter!(UPSTREAM_REQUESTS, "provider" => provider, "outcome" => outcome).increment(1);
+    histogram!(UPSTREAM_REQUEST_DURATION, "provider" => provider).record(elapsed.as_secs_f64());
+}
+
+/// Calls left in a budget window: `window` is `minute` or `day`; `None` for no cap (`+Inf`).
+pub fn upstream_budget_remaining(window: &'static str, remaining: Option<u64>) {
+    let remaining = remaining.map_or(f64::INFINITY, |calls| calls as f64);
+    gauge!(UPSTREAM_BUDGET_REMAINING, "window" => window).set(remaining);
+}
+
+pub fn singleflight_wait() {
+    counter!(SINGLEFLIGHT_WAITS).increment(1);
+}
+
+/// A failed operation on `store`: `redis` or `mongodb`.
+pub fn store_error(store: &'static str) {
+    counter!(STORE_ERRORS, "store" => store).increment(1);
+}
+
+pub fn log_created() {
+    counter!(LOGS_CREATED).increment(1);
+}
+
+pub fn rate_limited() {
+    counter!(RATE_LIMITED).increment(1);
+}
