@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, Service};
-use actix_web::middleware::{ErrorHandlers, from_fn};
+use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
 
 use crate::cache::WeatherCache;
@@ -147,6 +147,10 @@ fn run(
             .wrap(from_fn(move |request, next| {
                 request_telemetry(route_labels.clone(), request, next)
             }))
+            // Outside the telemetry, which reads problem bodies before they are compressed.
+            // gzip only when the client asks (`Accept-Encoding: gzip`); a weather answer shrinks
+            // to about a third.
+            .wrap(Compress::default())
             .app_data(store.clone())
             .app_data(lookup.clone())
             .app_data(admin_token.clone())

@@ -216,3 +216,27 @@ async fn bad_lookups_are_rejected_without_calling_upstream() {
     }
     assert_eq!(app.upstream_calls().await, 0);
 }
+
+#[tokio::test]
+async fn an_answer_is_gzipped_only_for_a_client_that_asks() {
+    let app = spawn_app().await;
+    app.upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
+        .await;
+    let url = format!("{}/api/v1/weather?city=Warsaw,PL", app.address);
+    let plain = reqwest::get(&url).await.unwrap();
+    let plain_headers = plain.headers().clone();
+    let plain_body = plain.bytes().await.unwrap();
+
+    let gzipped = reqwest::Client::new()
+        .get(&url)
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+
+    assert!(plain_headers.get("content-encoding").is_none());
+    assert_eq!(gzipped.headers()["content-encoding"], "gzip");
+    let gzipped_body = gzipped.bytes().await.unwrap();
+    assert_eq!(&gzipped_body[..2], [0x1f, 0x8b], "a gzip stream");
+    assert!(gzipped_body.len() < plain_body.len());
+}
