@@ -29,14 +29,12 @@ async fn main() -> std::io::Result<()> {
     let weather = web::Data::new(weather);
     println!("ceiling on http://127.0.0.1:{port}/");
     HttpServer::new(move || {
-        App::new()
-            .app_data(weather.clone())
-            .route(
-                "/",
-                web::get().to(|weather: web::Data<Weather>| async move {
-                    HttpResponse::Ok().json(weather.get_ref())
-                }),
-            )
+        App::new().app_data(weather.clone()).route(
+            "/",
+            web::get().to(|weather: web::Data<Weather>| async move {
+                HttpResponse::Ok().json(weather.get_ref())
+            }),
+        )
     })
     .bind(("127.0.0.1", port))?
     .run()

@@ -23,6 +23,7 @@ pub const VARIABLES: &[&str] = &[
     "STALE_IF_ERROR_SECONDS",
     "UPSTREAM_CALLS_PER_MINUTE",
     "UPSTREAM_CALLS_PER_DAY",
+    "RATE_LIMIT_PER_MINUTE",
     "ADMIN_TOKEN",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
@@ -42,6 +43,8 @@ const MIN_ADMIN_TOKEN_CHARS: usize = 16;
 const MAX_CALLS_PER_MINUTE: u64 = 1_000_000;
 /// Most calls per day accepted.
 const MAX_CALLS_PER_DAY: u64 = 1_000_000_000;
+/// Most requests per client per minute accepted (more is a typo, or no limit: that is `0`).
+const MAX_RATE_LIMIT_PER_MINUTE: u64 = 1_000_000;
 /// Longest stale-if-error window accepted: a week (older weather is no answer at all).
 const MAX_STALE_IF_ERROR_SECONDS: u64 = 7 * 86_400;
 
@@ -84,6 +87,9 @@ pub struct Settings {
     /// Most calls to OpenWeatherMap per UTC day, shared by every replica; `0` for no daily cap.
     /// Default `0`.
     pub upstream_calls_per_day: u64,
+    /// Most requests one client (an IPv4 address, or an IPv6 /64) may make in a sliding minute,
+    /// shared by every replica; then 429. `0` turns the limit off. Default `300`, as wttr.in.
+    pub rate_limit_per_minute: u64,
     /// Longest a request may take, body included, in seconds; then it answers 408. Default
     /// `30`: above the upstream timeout, so a slow lookup still finishes.
     pub request_timeout_seconds: u64,
@@ -157,6 +163,7 @@ impl Default for Settings {
             stale_if_error_seconds: 3600,
             upstream_calls_per_minute: 60,
             upstream_calls_per_day: 0,
+            rate_limit_per_minute: 300,
             admin_token: None,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
@@ -239,6 +246,11 @@ impl Settings {
         if self.upstream_calls_per_day > MAX_CALLS_PER_DAY {
             return Err(ConfigError(format!(
                 "UPSTREAM_CALLS_PER_DAY must be between 0 (no daily cap) and {MAX_CALLS_PER_DAY}"
+            )));
+        }
+        if self.rate_limit_per_minute > MAX_RATE_LIMIT_PER_MINUTE {
+            return Err(ConfigError(format!(
+                "RATE_LIMIT_PER_MINUTE must be between 0 (no limit) and {MAX_RATE_LIMIT_PER_MINUTE}"
             )));
         }
         if let Some(token) = &self.admin_token
@@ -333,6 +345,7 @@ mod tests {
         let settings = settings_from(&[]).expect("defaults load");
         assert_eq!(settings.port, 8080);
         assert_eq!(settings.cache_ttl_seconds, 300);
+        assert_eq!(settings.rate_limit_per_minute, 300);
         assert!(settings.openweather_api_key.is_none());
     }
 
@@ -348,6 +361,9 @@ mod tests {
             ("UPSTREAM_CALLS_PER_MINUTE", "0"),
             ("UPSTREAM_CALLS_PER_MINUTE", "sixty"),
             ("UPSTREAM_CALLS_PER_DAY", "-5"),
+            ("RATE_LIMIT_PER_MINUTE", "-1"),
+            ("RATE_LIMIT_PER_MINUTE", "three hundred"),
+            ("RATE_LIMIT_PER_MINUTE", "1000001"),
             ("ADMIN_TOKEN", "short"),
             ("ADMIN_TOKEN", "               x"),
             ("OPENWEATHER_TIMEOUT_MS", "18446744073709551615"),

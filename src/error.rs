@@ -46,6 +46,9 @@ pub enum ApiError {
     /// `REQUEST_TIMEOUT_SECONDS`.
     #[error("the request took longer than {0:?}")]
     RequestTimeout(std::time::Duration),
+    /// 429: this client made more requests in the last minute than `RATE_LIMIT_PER_MINUTE`.
+    #[error("more than {limit} requests a minute from this client; try again in {retry_after_s} s")]
+    RateLimited { limit: u64, retry_after_s: u64 },
     /// 415: the body is not `application/json`.
     #[error("the request body must be JSON (Content-Type: application/json)")]
     UnsupportedMediaType,
@@ -88,6 +91,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => ProblemKind::PayloadTooLarge,
             ApiError::RequestTimeout(_) => ProblemKind::RequestTimeout,
             ApiError::UnsupportedMediaType => ProblemKind::UnsupportedMediaType,
+            ApiError::RateLimited { .. } => ProblemKind::RateLimited,
             ApiError::Upstream(err) => match err {
                 UpstreamError::NoApiKey => ProblemKind::NoApiKey,
                 UpstreamError::PlaceNotFound => ProblemKind::PlaceNotFound,
@@ -126,6 +130,8 @@ pub enum ProblemKind {
     RequestTimeout,
     PayloadTooLarge,
     UnsupportedMediaType,
+    /// A client over the inbound rate limit (`RATE_LIMIT_PER_MINUTE`).
+    RateLimited,
     NoApiKey,
     UpstreamKeyRejected,
     UpstreamRateLimited,
@@ -152,6 +158,7 @@ impl ProblemKind {
             ProblemKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ProblemKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProblemKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ProblemKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ProblemKind::UpstreamKeyRejected | ProblemKind::UpstreamFailed => {
                 StatusCode::BAD_GATEWAY
             }
@@ -237,7 +244,8 @@ impl ResponseError for ApiError {
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if let ApiError::Upstream(
+        if let ApiError::RateLimited { retry_after_s, .. }
+        | ApiError::Upstream(
             UpstreamError::RateLimited { retry_after_s }
             | UpstreamError::BudgetExhausted { retry_after_s },
         ) = self

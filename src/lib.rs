@@ -14,6 +14,8 @@
 //!    once per place however many ask (cache-aside with single-flight), stale when upstream
 //!    fails. [`upstream_guard`], [`upstream_pause`] and [`upstream_health`] guard that one call:
 //!    the shared call budget, the pause after a refusal, and the record readiness shows.
+//!    [`rate_limit`] counts each client's requests (a sliding minute in Redis, shared by every
+//!    replica, with a local limiter while Redis is down).
 //! 6. [`storage`]: the MongoDB log store (connect, indexes, the cursor signing key, CRUD), its
 //!    stored documents, and its query shapes (filters, signed cursor pages, the stats pipeline).
 //! 7. [`error`]: one error type and the table of problem kinds, rendered as problem+json.
@@ -21,7 +23,8 @@
 //! 8. [`routes`]: one module per resource, each listing its endpoints; `routes::register` turns
 //!    the lists into resources, with the 405 and its `Allow` header. Extractors and `TryFrom`
 //!    conversions hand the handlers valid domain values. Beside them, the error responses and
-//!    examples the API document shows (`routes::responses`, `routes::examples`).
+//!    examples the API document shows (`routes::responses`, `routes::examples`). Around them,
+//!    [`middleware`]: the rate limit in HTTP (who the client is, the 429, the RateLimit fields).
 //! 9. [`openapi`]: assembles the OpenAPI document from the routes and types (only `startup`
 //!    imports it), and serves it with Swagger UI.
 //! 10. [`startup`]: connects the stores, builds the shared state once, and registers every
@@ -30,8 +33,8 @@
 //!
 //! Each module either speaks HTTP (`routes`, `middleware`, `openapi`, `error`, `startup`) or
 //! talks to one store or upstream (`shared_redis`, `cache`, `fetch_lock`, the `upstream_*`
-//! guards, `storage`, `openweather`); `lookup` joins the cache and the upstream and knows no
-//! HTTP.
+//! guards, `rate_limit`, `storage`, `openweather`); `lookup` joins the cache and the upstream
+//! and knows no HTTP.
 
 pub mod cache;
 pub mod configuration;
@@ -44,6 +47,7 @@ pub mod middleware;
 pub mod openapi;
 pub mod openweather;
 pub mod prometheus;
+pub mod rate_limit;
 pub mod routes;
 pub mod shared_redis;
 pub mod startup;

@@ -7,6 +7,7 @@
 //! `crate::routes::examples`. What it adds itself is what none of those can say: the rules that
 //! tie fields together and the exact form of the response headers.
 
+use std::collections::BTreeSet;
 use std::sync::LazyLock;
 
 use actix_web::http::{Method, header};
@@ -14,7 +15,7 @@ use actix_web::{HttpResponse, web};
 use serde_json::json;
 use utoipa::openapi::extensions::Extensions;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{OpenApi as Document, Ref, RefOr};
@@ -22,10 +23,11 @@ use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::{Config, SwaggerUi};
 
 use crate::error::Problem;
+use crate::middleware::rate_limit::is_exempt;
 use crate::routes::responses::{
     AdminDisabled, BadGateway, BadRequest, CacheUnavailable, GatewayTimeout, Internal, LogNotFound,
     PayloadTooLarge, PlaceNotFound, RequestTimeout, ServiceUnavailable, StorageUnavailable,
-    Unauthorized, UnsupportedMediaType, WeatherUnavailable,
+    TooManyRequests, Unauthorized, UnsupportedMediaType, WeatherUnavailable,
 };
 use crate::routes::{self, Endpoint, cache, health, logs, metrics, stats, weather};
 
@@ -47,7 +49,13 @@ pub const DOCS_PATH: &str = "/docs/";
             error is `application/problem+json` (RFC 9457) with a `Problem` body, except the \
             readiness probe's 503, whose body says which store is down. A method a route does \
             not support answers 405 with an `Allow` header; an unknown URL answers 404. A \
-            rejected request changes nothing."
+            rejected request changes nothing.\n\n\
+            Every route but `/health/*` is rate limited per client (`RATE_LIMIT_PER_MINUTE`, 300 \
+            by default, in a sliding minute shared by every replica): over the limit it answers \
+            429 with `Retry-After`, and every answer carries the `RateLimit-Policy` and \
+            `RateLimit` fields of draft-ietf-httpapi-ratelimit-headers \
+            (`\"default\";q=300;w=60` and `\"default\";r=<left>;t=<seconds>`). With \
+            `RATE_LIMIT_PER_MINUTE=0` there is no limit and no such field."
     ),
     paths(
         health::live,
@@ -84,9 +92,16 @@ pub const DOCS_PATH: &str = "/docs/";
             Unauthorized,
             AdminDisabled,
             CacheUnavailable,
+            TooManyRequests,
         )
     ),
-    modifiers(&AdminTokenScheme, &AnyRouteResponses, &FieldRules, &HeaderRules),
+    modifiers(
+        &AdminTokenScheme,
+        &AnyRouteResponses,
+        &RateLimitedRoutes,
+        &FieldRules,
+        &HeaderRules
+    ),
     tags(
         (name = "weather", description = "The current weather at a place, through the cache."),
         (name = "logs", description = "The weather log: create, list, read, update, delete."),
@@ -168,16 +183,19 @@ impl Modify for AdminTokenScheme {
 
 /// Every operation of the document (the API uses these four methods only).
 fn operations(openapi: &mut Document) -> impl Iterator<Item = &mut Operation> {
-    openapi.paths.paths.values_mut().flat_map(|item| {
-        [
-            item.get.as_mut(),
-            item.post.as_mut(),
-            item.patch.as_mut(),
-            item.delete.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-    })
+    openapi.paths.paths.values_mut().flat_map(methods)
+}
+
+/// The operations of one path.
+fn methods(item: &mut PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        item.get.as_mut(),
+        item.post.as_mut(),
+        item.patch.as_mut(),
+        item.delete.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The answers any route can give, whatever it does: 408 from the request timeout, and 500 from
@@ -193,6 +211,67 @@ impl Modify for AnyRouteResponses {
                     .responses
                     .responses
                     .insert(status.into(), RefOr::Ref(Ref::from_response_name(name)));
+            }
+        }
+    }
+}
+
+/// What the rate limit (`crate::middleware::rate_limit`) adds to every operation but the
+/// exempt ones: the 429, and the `RateLimit-Policy` and `RateLimit` fields on its successes
+/// (on shared responses, such as the weather answer, in the component itself).
+struct RateLimitedRoutes;
+
+impl RateLimitedRoutes {
+    fn add_fields(response: &mut utoipa::openapi::Response) {
+        for (name, description) in [
+            (
+                "RateLimit-Policy",
+                "The quota of each client: `\"default\";q=<requests>;w=60` \
+                 (draft-ietf-httpapi-ratelimit-headers). Absent with `RATE_LIMIT_PER_MINUTE=0`.",
+            ),
+            (
+                "RateLimit",
+                "What this client has left: `\"default\";r=<requests>;t=<seconds until one \
+                 more is allowed>`. Absent with `RATE_LIMIT_PER_MINUTE=0`.",
+            ),
+        ] {
+            let header = HeaderBuilder::new().description(Some(description)).build();
+            response.headers.insert(name.into(), RefOr::T(header));
+        }
+    }
+}
+
+impl Modify for RateLimitedRoutes {
+    fn modify(&self, openapi: &mut Document) {
+        let mut shared = BTreeSet::new();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if is_exempt(path) {
+                continue;
+            }
+            for operation in methods(item) {
+                let responses = &mut operation.responses.responses;
+                for (_, response) in responses.iter_mut().filter(|(s, _)| s.starts_with('2')) {
+                    match response {
+                        RefOr::T(response) => Self::add_fields(response),
+                        RefOr::Ref(to) => {
+                            shared.insert(to.ref_location.clone());
+                        }
+                    }
+                }
+                responses.insert(
+                    "429".into(),
+                    RefOr::Ref(Ref::from_response_name("TooManyRequests")),
+                );
+            }
+        }
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        for (name, response) in components.responses.iter_mut() {
+            if let RefOr::T(response) = response
+                && shared.contains(&format!("#/components/responses/{name}"))
+            {
+                Self::add_fields(response);
             }
         }
     }
@@ -284,6 +363,15 @@ impl HeaderRules {
                 true,
             ),
             "Retry-After" => (json!({ "type": "integer", "minimum": 0 }), false),
+            // Sent only while the rate limit is on (RATE_LIMIT_PER_MINUTE above 0).
+            "RateLimit-Policy" => (
+                json!({ "type": "string", "pattern": "^\"default\";q=[0-9]+;w=60$" }),
+                false,
+            ),
+            "RateLimit" => (
+                json!({ "type": "string", "pattern": "^\"default\";r=[0-9]+;t=[0-9]+$" }),
+                false,
+            ),
             "WWW-Authenticate" => (json!({ "type": "string", "const": "Bearer" }), true),
             "X-Request-Id" => (
                 json!({ "type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$" }),

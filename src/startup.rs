@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::{Server, Service};
@@ -13,10 +14,12 @@ use crate::cache::WeatherCache;
 use crate::configuration::Settings;
 use crate::error::{self, ApiError};
 use crate::lookup::WeatherLookup;
+use crate::middleware::rate_limit::{self, RateLimiting};
 use crate::middleware::request_telemetry::{RouteLabels, request_telemetry};
 use crate::openapi;
 use crate::openweather::OpenWeatherClient;
 use crate::prometheus;
+use crate::rate_limit::RequestLimiter;
 use crate::routes;
 use crate::routes::admin::AdminToken;
 use crate::shared_redis::SharedRedis;
@@ -67,6 +70,10 @@ impl Application {
             settings.upstream_calls_per_minute,
             settings.upstream_calls_per_day,
         );
+        let rate_limiting = RateLimiting::new(RequestLimiter::new(
+            redis.clone(),
+            settings.rate_limit_per_minute,
+        ));
         let cache = WeatherCache::new(redis);
         let client = OpenWeatherClient::new(
             &settings.openweather_base_url,
@@ -101,6 +108,7 @@ impl Application {
         let server = run(
             listener,
             (store, lookup, admin_token),
+            rate_limiting,
             settings.request_timeout(),
         )?;
         Ok(Self { port, server })
@@ -121,6 +129,7 @@ impl Application {
 fn run(
     listener: TcpListener,
     (store, lookup, admin_token): (LogStore, WeatherLookup, AdminToken),
+    rate_limiting: RateLimiting,
     request_timeout: Duration,
 ) -> Result<Server, StartupError> {
     let store = web::Data::new(store);
@@ -128,10 +137,18 @@ fn run(
     let admin_token = web::Data::new(admin_token);
     let metrics = web::Data::new(prometheus::install());
     prometheus::spawn_upkeep(metrics.get_ref().clone());
+    let rate_limiting = Arc::new(rate_limiting);
     let server = HttpServer::new(move || {
         let route_labels = Rc::new(RouteLabels::new(endpoints().iter().map(|e| e.path)));
+        let rate_limiting = rate_limiting.clone();
         App::new()
-            // Innermost, so its 408 passes through the logger and the problem+json fallback.
+            // Innermost, right before the routes, so a refused request reaches no handler, and
+            // every answer of a route (an error included) gets the RateLimit fields. Inside the
+            // timeout, so a slow Redis cannot hold a request past it either.
+            .wrap(from_fn(move |request, next| {
+                rate_limit::limit(rate_limiting.clone(), request, next)
+            }))
+            // Inside the logger and the problem+json fallback, so its 408 passes through them.
             // actix-web times out slow headers, not slow bodies: without this a client sending
             // its body a byte at a time would hold a connection (and its memory) forever.
             .wrap_fn(move |request, service| {

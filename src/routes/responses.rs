@@ -203,3 +203,22 @@ pub struct AdminDisabled(pub Problem);
     example = json!(examples::problem(503, "cache-unavailable", "the cache is unavailable; try again shortly"))
 )]
 pub struct CacheUnavailable(pub Problem);
+
+/// 429 on every route but the health probes: the client is over `RATE_LIMIT_PER_MINUTE`.
+#[derive(ToResponse)]
+#[response(
+    description = "This client (its IPv4 address, or its IPv6 /64) made more requests in the \
+        last minute than `RATE_LIMIT_PER_MINUTE` allows, counted over every replica. The request \
+        was not handled: nothing changed. `Retry-After` (equal to the `t` of `RateLimit`) says \
+        when a request will be allowed again.",
+    content_type = "application/problem+json",
+    headers(
+        ("Retry-After" = u64, description = "Seconds until a request is allowed again."),
+        ("RateLimit-Policy" = String, description = "The quota: `\"default\";q=<requests>;w=60` \
+            (draft-ietf-httpapi-ratelimit-headers)."),
+        ("RateLimit" = String, description = "What is left: `\"default\";r=0;t=<seconds>`."),
+    ),
+    example = json!(examples::problem(429, "rate-limited",
+        "more than 300 requests a minute from this client; try again in 12 s"))
+)]
+pub struct TooManyRequests(pub Problem);

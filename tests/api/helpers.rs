@@ -68,7 +68,8 @@ impl CapturedLogs {
     }
 }
 
-/// Settings for a test: a fresh database and key prefix, the fake upstream, port 0.
+/// Settings for a test: a fresh database and key prefix, the fake upstream, port 0, and no rate
+/// limit (every test comes from 127.0.0.1; `tests/api/rate_limit.rs` turns it on).
 pub fn test_settings(upstream: &MockServer) -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
     Settings {
@@ -85,6 +86,7 @@ pub fn test_settings(upstream: &MockServer) -> Settings {
         cache_ttl_seconds: 300,
         not_found_ttl_seconds: 60,
         request_timeout_seconds: 30,
+        rate_limit_per_minute: 0,
         rust_log: "info".into(),
         ..Settings::default()
     }

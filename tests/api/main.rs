@@ -11,6 +11,7 @@ mod logs;
 mod metrics;
 mod openapi;
 mod purge;
+mod rate_limit;
 mod redis_outage;
 mod refusals;
 mod rejected;

@@ -8,14 +8,15 @@ use serde_json::Value;
 
 use crate::helpers::{eventually, spawn_app_with};
 
-/// A throwaway redis-server on a free port, killed when dropped.
-struct OwnRedis {
-    port: u16,
+/// A throwaway redis-server on a free port, killed when dropped (also used by
+/// `tests/api/rate_limit.rs`).
+pub struct OwnRedis {
+    pub port: u16,
     process: Child,
 }
 
 impl OwnRedis {
-    fn start_on(port: u16) -> Self {
+    pub fn start_on(port: u16) -> Self {
         let process = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no"])
@@ -25,7 +26,7 @@ impl OwnRedis {
         Self { port, process }
     }
 
-    fn stop(&mut self) {
+    pub fn stop(&mut self) {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
@@ -37,7 +38,7 @@ impl Drop for OwnRedis {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
