@@ -1,10 +1,12 @@
 //! Settings: one typed struct read from environment variables (and a `.env` file), with defaults.
 
 use std::net::IpAddr;
+use std::str::FromStr;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// Every environment variable the binary reads. `.env.example` documents the same list.
 pub const VARIABLES: &[&str] = &[
@@ -24,6 +26,7 @@ pub const VARIABLES: &[&str] = &[
     "UPSTREAM_CALLS_PER_MINUTE",
     "UPSTREAM_CALLS_PER_DAY",
     "RATE_LIMIT_PER_MINUTE",
+    "TRUSTED_PROXIES",
     "ADMIN_TOKEN",
     "REQUEST_TIMEOUT_SECONDS",
     "RUST_LOG",
@@ -90,6 +93,10 @@ pub struct Settings {
     /// Most requests one client (an IPv4 address, or an IPv6 /64) may make in a sliding minute,
     /// shared by every replica; then 429. `0` turns the limit off. Default `300`, as wttr.in.
     pub rate_limit_per_minute: u64,
+    /// The reverse proxies and load balancers in front of the service: a request from one of
+    /// them counts against the client its `X-Forwarded-For` (or `Forwarded`) names. Default:
+    /// none, so every request counts against its TCP peer.
+    pub trusted_proxies: TrustedProxies,
     /// Longest a request may take, body included, in seconds; then it answers 408. Default
     /// `30`: above the upstream timeout, so a slow lookup still finishes.
     pub request_timeout_seconds: u64,
@@ -145,6 +152,53 @@ impl std::fmt::Debug for SecretUrl {
     }
 }
 
+/// `TRUSTED_PROXIES`: the networks whose requests may say who their client is. Parsed from a
+/// comma-separated list of CIDRs (`10.0.0.0/8, 2001:db8::/32`; a bare address is one host);
+/// empty entries are skipped, so an empty list trusts nobody.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TrustedProxies(Vec<IpNet>);
+
+impl TrustedProxies {
+    /// Whether `address` is in one of the networks; an IPv4-mapped IPv6 address
+    /// (`::ffff:10.0.0.1`) is looked up as its IPv4 address.
+    pub fn contains(&self, address: IpAddr) -> bool {
+        let address = address.to_canonical();
+        self.0.iter().any(|network| network.contains(&address))
+    }
+
+    /// Whether no proxy is trusted.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromStr for TrustedProxies {
+    type Err = String;
+
+    /// Errors: the first entry that is neither a CIDR nor an address, quoted.
+    fn from_str(list: &str) -> Result<Self, String> {
+        list.split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry
+                    .parse::<IpNet>()
+                    .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("{entry:?} is not a CIDR"))
+            })
+            .collect::<Result<_, _>>()
+            .map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxies {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -164,6 +218,7 @@ impl Default for Settings {
             upstream_calls_per_minute: 60,
             upstream_calls_per_day: 0,
             rate_limit_per_minute: 300,
+            trusted_proxies: TrustedProxies::default(),
             admin_token: None,
             request_timeout_seconds: 30,
             rust_log: "info".into(),
@@ -210,6 +265,14 @@ impl Settings {
         {
             return Err(ConfigError(format!(
                 "HOST must be an IP address such as 0.0.0.0 or ::, not {host:?}"
+            )));
+        }
+        // Checked here, like HOST, so the message names the variable.
+        if let Some((_, list)) = vars.iter().find(|(name, _)| name == "TRUSTED_PROXIES")
+            && let Err(err) = list.parse::<TrustedProxies>()
+        {
+            return Err(ConfigError(format!(
+                "TRUSTED_PROXIES must be comma-separated CIDRs such as 10.0.0.0/8,2001:db8::/32: {err}"
             )));
         }
         let mut settings: Settings =
@@ -364,6 +427,9 @@ mod tests {
             ("RATE_LIMIT_PER_MINUTE", "-1"),
             ("RATE_LIMIT_PER_MINUTE", "three hundred"),
             ("RATE_LIMIT_PER_MINUTE", "1000001"),
+            ("TRUSTED_PROXIES", "10.0.0.0/33"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
+            ("TRUSTED_PROXIES", "10.0.0.0/8;192.168.0.0/16"),
             ("ADMIN_TOKEN", "short"),
             ("ADMIN_TOKEN", "               x"),
             ("OPENWEATHER_TIMEOUT_MS", "18446744073709551615"),
@@ -382,6 +448,32 @@ mod tests {
                 "{variable}={value:?}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_and_addresses_separated_by_commas() {
+        let settings =
+            settings_from(&[("TRUSTED_PROXIES", " 10.0.0.0/8, 2001:db8::/32 ,192.0.2.7,")])
+                .unwrap();
+        let trusted = settings.trusted_proxies;
+        for address in [
+            "10.1.2.3",
+            "::ffff:10.1.2.3",
+            "2001:db8:ffff::1",
+            "192.0.2.7",
+        ] {
+            assert!(trusted.contains(address.parse().unwrap()), "{address}");
+        }
+        for address in ["11.0.0.1", "192.0.2.8", "2001:db9::1"] {
+            assert!(!trusted.contains(address.parse().unwrap()), "{address}");
+        }
+        assert!(
+            settings_from(&[("TRUSTED_PROXIES", "")])
+                .unwrap()
+                .trusted_proxies
+                .is_empty()
+        );
+        assert!(settings_from(&[]).unwrap().trusted_proxies.is_empty());
     }
 
     #[test]

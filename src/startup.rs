@@ -70,10 +70,10 @@ impl Application {
             settings.upstream_calls_per_minute,
             settings.upstream_calls_per_day,
         );
-        let rate_limiting = RateLimiting::new(RequestLimiter::new(
-            redis.clone(),
-            settings.rate_limit_per_minute,
-        ));
+        let rate_limiting = RateLimiting::new(
+            RequestLimiter::new(redis.clone(), settings.rate_limit_per_minute),
+            settings.trusted_proxies.clone(),
+        );
         let cache = WeatherCache::new(redis);
         let client = OpenWeatherClient::new(
             &settings.openweather_base_url,

@@ -1,7 +1,8 @@
 //! The inbound rate limit: at most `RATE_LIMIT_PER_MINUTE` requests per client in a sliding
 //! minute, counted in Redis so that every replica shares one limit, and by each process while
 //! Redis is down. Every test connects from 127.0.0.1, so each sets a small limit of its own (the
-//! other tests run with the limit off).
+//! other tests run with the limit off). How a client is found behind proxies, entry by entry, is
+//! unit-tested in `src/middleware/rate_limit.rs`.
 
 use serde_json::json;
 
@@ -212,6 +213,7 @@ async fn with_the_limit_at_zero_there_is_no_limit_and_no_fields() {
 
 #[tokio::test]
 async fn forwarding_headers_from_an_untrusted_peer_change_no_identity() {
+    // TRUSTED_PROXIES is empty: nobody's headers are believed.
     let app = spawn_app_with(|settings| settings.rate_limit_per_minute = 2).await;
     app.upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
         .await;
@@ -231,4 +233,60 @@ async fn forwarding_headers_from_an_untrusted_peer_change_no_identity() {
     assert_eq!(statuses, [200, 200, 429, 429]);
     // A plain request, from the same peer, is refused too.
     assert_eq!(app.get(WARSAW).await.status(), 429);
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_a_limit_of_its_own() {
+    // The tests connect from 127.0.0.1: here it plays the reverse proxy.
+    let app = spawn_app_with(|settings| {
+        settings.rate_limit_per_minute = 2;
+        settings.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    })
+    .await;
+    app.upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
+        .await;
+    let status = |headers: &'static [(&'static str, &'static str)]| {
+        let app = &app;
+        async move { get_with(app, WARSAW, headers).await.status().as_u16() }
+    };
+
+    // curl -H 'X-Forwarded-For: 203.0.113.7' 'localhost:8080/api/v1/weather?city=Warsaw,PL'
+    assert_eq!(status(&[("X-Forwarded-For", "203.0.113.7")]).await, 200);
+    assert_eq!(status(&[("X-Forwarded-For", "203.0.113.7")]).await, 200);
+    assert_eq!(status(&[("X-Forwarded-For", "203.0.113.7")]).await, 429);
+    // Naming someone else first changes nothing: the proxy appended the address it saw last.
+    assert_eq!(
+        status(&[("X-Forwarded-For", "198.51.100.1, 203.0.113.7")]).await,
+        429
+    );
+
+    // Another client has a limit of its own; an IPv4-mapped address is the same client.
+    assert_eq!(status(&[("X-Forwarded-For", "203.0.113.8")]).await, 200);
+    assert_eq!(
+        status(&[("X-Forwarded-For", "::ffff:203.0.113.8")]).await,
+        200
+    );
+    assert_eq!(status(&[("X-Forwarded-For", "203.0.113.8")]).await, 429);
+
+    // IPv6 clients count per /64, however written.
+    assert_eq!(status(&[("X-Forwarded-For", "2001:db8:1:2::1")]).await, 200);
+    assert_eq!(
+        status(&[("X-Forwarded-For", "2001:db8:1:2::ffff")]).await,
+        200
+    );
+    assert_eq!(
+        status(&[("X-Forwarded-For", "[2001:db8:1:2::abcd]:4711")]).await,
+        429
+    );
+    assert_eq!(status(&[("X-Forwarded-For", "2001:db8:1:3::1")]).await, 200);
+
+    // Forwarded (RFC 7239), when no X-Forwarded-For came.
+    let forwarded = &[("Forwarded", r#"for="[2001:db8:1:3::2]:4711";proto=http"#)];
+    assert_eq!(status(forwarded).await, 200);
+    assert_eq!(status(forwarded).await, 429);
+
+    // Garbage names nobody: the proxy itself is the client, with a limit of its own.
+    assert_eq!(status(&[("X-Forwarded-For", "not an address")]).await, 200);
+    assert_eq!(status(&[]).await, 200);
+    assert_eq!(status(&[]).await, 429);
 }
