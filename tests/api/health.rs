@@ -6,7 +6,8 @@ use serde_json::Value;
 use wiremock::ResponseTemplate;
 
 use crate::helpers::{
-    TEST_API_KEY, TcpProxy, recorded, socket_address, spawn_app, spawn_app_with, spawn_replicas,
+    TEST_API_KEY, recorded, spawn_app, spawn_app_behind_a_mongodb_proxy, spawn_app_with,
+    spawn_replicas,
 };
 
 #[tokio::test]
@@ -55,13 +56,7 @@ async fn readiness_is_degraded_when_only_redis_is_down() {
 
 #[tokio::test]
 async fn readiness_is_down_with_503_when_mongodb_is_down() {
-    let mongodb = socket_address(&std::env::var("MONGODB_URI").unwrap());
-    let mut proxy = TcpProxy::start(mongodb).await;
-    let address = proxy.address;
-    let app = spawn_app_with(|settings| {
-        settings.mongodb_uri = format!("mongodb://{address}/?directConnection=true");
-    })
-    .await;
+    let (app, mut proxy) = spawn_app_behind_a_mongodb_proxy().await;
     assert_eq!(app.get("/health/ready").await.status(), 200);
 
     proxy.cut();

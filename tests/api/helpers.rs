@@ -123,6 +123,19 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     start(settings, upstream).await
 }
 
+/// An app whose MongoDB connection runs through a [`TcpProxy`], so a test can cut it
+/// (`proxy.cut()`) as if MongoDB went down, and restore it.
+pub async fn spawn_app_behind_a_mongodb_proxy() -> (TestApp, TcpProxy) {
+    let mongodb = socket_address(&std::env::var("MONGODB_URI").unwrap());
+    let proxy = TcpProxy::start(mongodb).await;
+    let address = proxy.address;
+    let app = spawn_app_with(|settings| {
+        settings.mongodb_uri = format!("mongodb://{address}/?directConnection=true");
+    })
+    .await;
+    (app, proxy)
+}
+
 /// Starts `count` instances of the application on one MongoDB database, one Redis key prefix
 /// and one fake upstream, as replicas behind a load balancer would run.
 pub async fn spawn_replicas(count: usize, customize: impl FnOnce(&mut Settings)) -> Vec<TestApp> {

@@ -11,7 +11,7 @@ use weatherlog::domain::Place;
 use weatherlog::storage::{CURSOR_KEY_ID, KEYS_COLLECTION, LogFilter};
 
 use crate::helpers::{
-    TcpProxy, TestApp, assert_problem, socket_address, spawn_app, spawn_app_with, spawn_replicas,
+    TestApp, assert_problem, spawn_app, spawn_app_behind_a_mongodb_proxy, spawn_replicas,
     spawn_replicas_at_once,
 };
 
@@ -267,13 +267,7 @@ async fn a_cursor_the_service_never_handed_out_is_refused_with_400() {
 
 #[tokio::test]
 async fn a_forged_cursor_is_refused_without_asking_mongodb() {
-    let mongodb = socket_address(&std::env::var("MONGODB_URI").unwrap());
-    let mut proxy = TcpProxy::start(mongodb).await;
-    let address = proxy.address;
-    let app = spawn_app_with(|settings| {
-        settings.mongodb_uri = format!("mongodb://{address}/?directConnection=true");
-    })
-    .await;
+    let (app, mut proxy) = spawn_app_behind_a_mongodb_proxy().await;
     serve_cities(&app).await;
     let log = app.create_log("Warsaw,PL").await;
 

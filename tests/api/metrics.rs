@@ -6,7 +6,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use redis::AsyncCommands;
 
-use crate::helpers::{TcpProxy, TestApp, recorded, socket_address, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, recorded, spawn_app, spawn_app_behind_a_mongodb_proxy};
 
 /// The scrape, as Prometheus reads it.
 async fn scrape(app: &TestApp) -> String {
@@ -170,13 +170,7 @@ async fn requests_are_counted_by_route_pattern_never_by_raw_path() {
 
 #[tokio::test]
 async fn a_stored_log_and_store_errors_are_counted() {
-    let mongodb = socket_address(&std::env::var("MONGODB_URI").unwrap());
-    let mut proxy = TcpProxy::start(mongodb).await;
-    let address = proxy.address;
-    let app = spawn_app_with(|settings| {
-        settings.mongodb_uri = format!("mongodb://{address}/?directConnection=true");
-    })
-    .await;
+    let (app, mut proxy) = spawn_app_behind_a_mongodb_proxy().await;
     app.upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
         .await;
     app.create_log("Warsaw,PL").await;
