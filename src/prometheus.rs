@@ -43,8 +43,9 @@ const DURATION_BUCKETS_S: &[f64] = &[
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
 /// Installs the process-wide recorder once (later calls return the same handle: tests start
-/// several apps in one process) and describes every metric, so `/metrics` lists each family
-/// with its `# HELP` even before it first moves.
+/// several apps in one process), describes every metric, so `/metrics` lists each family with
+/// its `# HELP` even before it first moves, and starts the one upkeep task. Call it inside a
+/// Tokio runtime.
 pub fn install() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
@@ -53,6 +54,7 @@ pub fn install() -> PrometheusHandle {
                 .expect("the buckets are not empty")
                 .install_recorder()
                 .expect("no other metrics recorder is installed");
+            spawn_upkeep(handle.clone());
             describe();
             start_at_zero();
             gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
@@ -134,7 +136,7 @@ pub const UPSTREAM_OUTCOMES: &[&str] = &[
 
 /// Drains histogram samples into their buckets every few seconds, so memory stays flat between
 /// scrapes (the exporter does it only when it runs its own HTTP listener, which we do not).
-pub fn spawn_upkeep(handle: PrometheusHandle) {
+fn spawn_upkeep(handle: PrometheusHandle) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(5));
         loop {

@@ -136,7 +136,6 @@ fn run(
     let lookup = web::Data::new(lookup);
     let admin_token = web::Data::new(admin_token);
     let metrics = web::Data::new(prometheus::install());
-    prometheus::spawn_upkeep(metrics.get_ref().clone());
     let rate_limiting = Arc::new(rate_limiting);
     let server = HttpServer::new(move || {
         let route_labels = Rc::new(RouteLabels::new(endpoints().iter().map(|e| e.path)));
