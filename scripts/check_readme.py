@@ -20,6 +20,7 @@ must have exactly the keys shown (`...` allows more) with the values shown, wher
 (request ids), RFC 3339 times and the keys in VOLATILE may differ; text lines must each appear, any number may differ.
 """
 
+import atexit
 import json
 import os
 import re
@@ -329,6 +330,8 @@ class Shell:
         )
         self.count = 0
         self.stderr = tempfile.NamedTemporaryFile(prefix="check-readme-", delete=False).name
+        # Read after each command, so removed only when the check ends.
+        atexit.register(os.remove, self.stderr)
         self.send("set -eo pipefail\n")
 
     def send(self, text):
