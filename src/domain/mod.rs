@@ -10,7 +10,9 @@ pub use language::Language;
 pub(crate) use place::name_key;
 pub use place::{Place, city_pattern, city_schema, deserialize_city};
 pub use units::Units;
-pub use weather::{CacheStatus, Condition, Location, Measurements, Temperature, Weather, Wind};
+pub use weather::{
+    CacheStatus, Condition, Location, Measurements, Temperature, Weather, WeatherReport, Wind,
+};
 pub use weather_log::{LogEntry, LogId, LogPatch, NewLog, Note, Tags, tag_pattern};
 
 /// Rust's white space (the Unicode `White_Space` property, which `str::trim` and

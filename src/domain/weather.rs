@@ -1,5 +1,7 @@
 //! The current weather in the service's own schema (not OpenWeatherMap's wire format).
 
+use std::sync::OnceLock;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -136,6 +138,53 @@ impl Weather {
         self.measurements = self.measurements.in_units(units);
         self.units = units;
         self
+    }
+}
+
+/// A weather report (in metric units, as cached) that many requests read at once, with its
+/// JSON in each unit system made the first time a request asks for it.
+///
+/// The lookup keeps answers a second in process memory, and a burst of requests for one place
+/// all get the same report: each would clone it, convert it and serialize it again, for the
+/// same bytes. With the JSON made once, a cache hit copies about 700 bytes instead.
+#[derive(Debug)]
+pub struct WeatherReport {
+    weather: Weather,
+    /// `weather.in_units(units)` as a JSON object, for each of the three unit systems (indexed
+    /// by [`WeatherReport::slot`]), made on first use.
+    json: [OnceLock<Box<str>>; 3],
+}
+
+impl WeatherReport {
+    /// A report of `weather`, which must be in metric units (as upstream answers are cached).
+    pub fn new(weather: Weather) -> Self {
+        Self {
+            weather,
+            json: Default::default(),
+        }
+    }
+
+    /// The weather, in metric units.
+    pub fn weather(&self) -> &Weather {
+        &self.weather
+    }
+
+    /// The weather in `units` as a JSON object (`{"location":…,"fetched_at":…}`): what
+    /// serializing `weather().clone().in_units(units)` gives, made once per unit system.
+    pub fn json(&self, units: Units) -> &str {
+        self.json[Self::slot(units)].get_or_init(|| {
+            serde_json::to_string(&self.weather.clone().in_units(units))
+                .expect("a Weather always serializes")
+                .into_boxed_str()
+        })
+    }
+
+    fn slot(units: Units) -> usize {
+        match units {
+            Units::Metric => 0,
+            Units::Imperial => 1,
+            Units::Standard => 2,
+        }
     }
 }
 

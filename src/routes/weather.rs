@@ -1,7 +1,7 @@
 //! Current weather: `GET /api/v1/weather?city=…` (or `?lat=…&lon=…`) and `GET /api/v1/weather/{city}`.
 
 use actix_web::http::Method;
-use actix_web::http::header::{self, CacheControl, CacheDirective};
+use actix_web::http::header::{self, CacheControl, CacheDirective, ContentType};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToResponse, ToSchema};
@@ -9,7 +9,9 @@ use utoipa::{IntoParams, ToResponse, ToSchema};
 use super::responses::{BadGateway, BadRequest, GatewayTimeout, PlaceNotFound, WeatherUnavailable};
 use super::{Endpoint, OutputQuery, examples};
 use crate::domain::CacheStatus;
-use crate::domain::{InvalidInput, Language, Place, Units, Weather, city_schema, deserialize_city};
+use crate::domain::{
+    InvalidInput, Language, Place, Units, Weather, WeatherReport, city_schema, deserialize_city,
+};
 use crate::error::ApiError;
 use crate::lookup::{CacheInfo, LookedUpWeather, WeatherLookup};
 
@@ -83,6 +85,8 @@ pub struct CityPath {
 pub struct WeatherAnswer(pub WeatherResponse);
 
 /// The current weather in the requested units, and how fresh it is (`cache`).
+// The schema of the answer. Bodies are spliced together by `answer_body`, which gives the same
+// bytes as serializing this (a test checks it).
 #[derive(Serialize, ToSchema)]
 pub struct WeatherResponse {
     #[serde(flatten)]
@@ -160,7 +164,7 @@ async fn respond(
     units: Units,
     lang: &Language,
 ) -> Result<HttpResponse, ApiError> {
-    let LookedUpWeather { weather, cache } = lookup.look_up(place, lang).await?;
+    let LookedUpWeather { report, cache } = lookup.look_up(place, lang).await?;
     Ok(HttpResponse::Ok()
         .insert_header((
             "X-Cache",
@@ -174,8 +178,55 @@ async fn respond(
         .insert_header(CacheControl(vec![CacheDirective::MaxAge(
             cache.ttl_s as u32,
         )]))
-        .json(WeatherResponse {
-            weather: weather.in_units(units),
-            cache,
-        }))
+        .content_type(ContentType::json())
+        .body(answer_body(&report, units, cache)))
+}
+
+/// The JSON of a `WeatherResponse`: the report's JSON in `units` (made once per report, see
+/// `WeatherReport`) with the `cache` member added before its closing brace, so a request
+/// serializes only that small object.
+fn answer_body(report: &WeatherReport, units: Units, cache: CacheInfo) -> Vec<u8> {
+    let weather = report.json(units);
+    let members = weather
+        .strip_suffix('}')
+        .expect("a JSON object ends with a brace");
+    let mut body = Vec::with_capacity(weather.len() + 64);
+    body.extend_from_slice(members.as_bytes());
+    body.extend_from_slice(b",\"cache\":");
+    serde_json::to_writer(&mut body, &cache).expect("CacheInfo always serializes");
+    body.push(b'}');
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spliced_body_is_the_serialized_response() {
+        let mut sample = examples::weather();
+        sample.as_object_mut().unwrap().remove("cache");
+        let weather: Weather = serde_json::from_value(sample).unwrap();
+        let report = WeatherReport::new(weather.clone());
+        let cache = CacheInfo {
+            status: CacheStatus::Hit,
+            age_s: 42,
+            ttl_s: 258,
+        };
+        for units in [Units::Metric, Units::Imperial, Units::Standard] {
+            let expected = serde_json::to_vec(&WeatherResponse {
+                weather: weather.clone().in_units(units),
+                cache,
+            })
+            .unwrap();
+            // Twice: the second time from the JSON made the first.
+            for _ in 0..2 {
+                assert_eq!(
+                    String::from_utf8(answer_body(&report, units, cache)).unwrap(),
+                    String::from_utf8(expected.clone()).unwrap(),
+                    "{units:?}"
+                );
+            }
+        }
+    }
 }

@@ -97,7 +97,7 @@ pub async fn create(
     let looked_up = lookup.look_up(&new_log.place, &new_log.lang).await?;
     let entry = store
         .insert(
-            looked_up.weather,
+            looked_up.report.weather().clone(),
             looked_up.cache.status,
             new_log.note,
             new_log.tags,
