@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix_web::dev::{Server, Service};
 use actix_web::middleware::{Compress, ErrorHandlers, from_fn};
 use actix_web::{App, HttpServer, web};
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::cache::WeatherCache;
 use crate::configuration::Settings;
@@ -58,6 +59,8 @@ impl Application {
     /// Connects to MongoDB (waiting for it up to `MONGODB_STARTUP_TIMEOUT_SECONDS`), prepares
     /// the Redis cache and the upstream client, and binds `HOST:PORT` (port 0 picks a free one).
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        // First, so that what the parts below record at start-up is kept.
+        let metrics = prometheus::install();
         let store = LogStore::connect(
             &settings.mongodb_uri,
             &settings.mongodb_database,
@@ -108,7 +111,7 @@ impl Application {
         let server = run(
             listener,
             (store, lookup, admin_token),
-            rate_limiting,
+            (rate_limiting, metrics),
             settings.request_timeout(),
         )?;
         Ok(Self { port, server })
@@ -129,13 +132,13 @@ impl Application {
 fn run(
     listener: TcpListener,
     (store, lookup, admin_token): (LogStore, WeatherLookup, AdminToken),
-    rate_limiting: RateLimiting,
+    (rate_limiting, metrics): (RateLimiting, PrometheusHandle),
     request_timeout: Duration,
 ) -> Result<Server, StartupError> {
     let store = web::Data::new(store);
     let lookup = web::Data::new(lookup);
     let admin_token = web::Data::new(admin_token);
-    let metrics = web::Data::new(prometheus::install());
+    let metrics = web::Data::new(metrics);
     let rate_limiting = Arc::new(rate_limiting);
     let server = HttpServer::new(move || {
         let route_labels = Rc::new(RouteLabels::new(endpoints().iter().map(|e| e.path)));

@@ -54,13 +54,17 @@ pub struct CallBudget {
 }
 
 impl CallBudget {
+    /// The budget reports itself whole in `weatherlog_upstream_budget_remaining` until its
+    /// first call (call [`crate::prometheus::install`] first).
     pub fn new(redis: SharedRedis, per_minute: u64, per_day: u64) -> Self {
-        Self {
+        let budget = Self {
             redis,
             per_minute,
             per_day,
             local: Arc::default(),
-        }
+        };
+        budget.report_remaining(BudgetUsage::default());
+        budget
     }
 
     /// The limits: calls per minute, and per day (`0`: none).

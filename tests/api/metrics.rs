@@ -201,6 +201,8 @@ async fn every_family_is_described_before_it_moves() {
     for family in [
         "weatherlog_cache_lookups_total",
         "weatherlog_upstream_requests_total",
+        "weatherlog_upstream_request_duration_seconds",
+        "weatherlog_upstream_budget_remaining",
         "weatherlog_singleflight_waits_total",
         "weatherlog_store_errors_total",
         "weatherlog_logs_created_total",
