@@ -44,27 +44,38 @@ impl Place {
     ///
     /// Errors: an empty name or part, control characters, or more than 120 characters.
     pub fn city(input: &str) -> Result<Self, InvalidInput> {
-        let normalized: String = input.nfkc().collect::<String>().to_lowercase();
+        let normalized = nfkc_lowercase(input);
         if normalized.chars().any(char::is_control) {
             return Err(InvalidInput::new(
                 "city must not contain control characters",
             ));
         }
-        let parts: Vec<String> = normalized
-            .split(',')
-            .map(|part| part.split_whitespace().collect::<Vec<_>>().join(" "))
-            .collect();
-        if parts.iter().any(String::is_empty) {
-            return Err(InvalidInput::new(
-                "city must be a place name, optionally followed by ,COUNTRY (e.g. London,GB)",
-            ));
+        // The parts, trimmed, their white space folded, joined by commas: into one string.
+        let mut query = String::with_capacity(normalized.len());
+        let mut parts = 0;
+        for part in normalized.split(',') {
+            if parts > 0 {
+                query.push(',');
+            }
+            let start = query.len();
+            for (i, word) in part.split_whitespace().enumerate() {
+                if i > 0 {
+                    query.push(' ');
+                }
+                query.push_str(word);
+            }
+            if query.len() == start {
+                return Err(InvalidInput::new(
+                    "city must be a place name, optionally followed by ,COUNTRY (e.g. London,GB)",
+                ));
+            }
+            parts += 1;
         }
-        if parts.len() > 3 {
+        if parts > 3 {
             return Err(InvalidInput::new(
                 "city has too many parts: use name, name,CC or name,state,CC",
             ));
         }
-        let query = parts.join(",");
         if query.chars().count() > MAX_CITY_CHARS {
             return Err(InvalidInput::new(format!(
                 "city must be at most {MAX_CITY_CHARS} characters"
@@ -210,12 +221,20 @@ impl ToSchema for Place {}
 
 /// Normalizes a place name the way [`Place::city`] does, for matching stored logs by name.
 pub(crate) fn name_key(name: &str) -> String {
-    name.nfkc()
-        .collect::<String>()
-        .to_lowercase()
+    nfkc_lowercase(name)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `text` in Unicode NFKC, lower case. ASCII text is its own NFKC form, so the common case
+/// skips the normalizer (a decomposition and a recomposition of every character).
+fn nfkc_lowercase(text: &str) -> String {
+    if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.nfkc().collect::<String>().to_lowercase()
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +265,15 @@ mod tests {
         let decomposed = Place::city("Curacauti\u{0301}n").unwrap();
         assert_eq!(composed, decomposed);
         assert_eq!(Place::city("МОСКВА").unwrap().cache_key(), "city:москва");
+    }
+
+    #[test]
+    fn the_ascii_shortcut_normalizes_as_nfkc_does() {
+        let every_ascii: String = (0..128u8).map(char::from).collect();
+        assert_eq!(
+            nfkc_lowercase(&every_ascii),
+            every_ascii.nfkc().collect::<String>().to_lowercase()
+        );
     }
 
     #[test]
