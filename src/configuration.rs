@@ -47,7 +47,7 @@ const MAX_CALLS_PER_MINUTE: u64 = 1_000_000;
 /// Most calls per day accepted.
 const MAX_CALLS_PER_DAY: u64 = 1_000_000_000;
 /// Most requests per client per minute accepted (more is a typo, or no limit: that is `0`).
-const MAX_RATE_LIMIT_PER_MINUTE: u64 = 1_000_000;
+const MAX_RATE_LIMIT_PER_MINUTE: u64 = 100_000_000;
 /// Longest stale-if-error window accepted: a week (older weather is no answer at all).
 const MAX_STALE_IF_ERROR_SECONDS: u64 = 7 * 86_400;
 
@@ -426,7 +426,7 @@ mod tests {
             ("UPSTREAM_CALLS_PER_DAY", "-5"),
             ("RATE_LIMIT_PER_MINUTE", "-1"),
             ("RATE_LIMIT_PER_MINUTE", "three hundred"),
-            ("RATE_LIMIT_PER_MINUTE", "1000001"),
+            ("RATE_LIMIT_PER_MINUTE", "100000001"),
             ("TRUSTED_PROXIES", "10.0.0.0/33"),
             ("TRUSTED_PROXIES", "10.0.0.0/8,proxy.internal"),
             ("TRUSTED_PROXIES", "10.0.0.0/8;192.168.0.0/16"),

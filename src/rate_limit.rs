@@ -23,6 +23,15 @@
 //! expiring two windows after its first request (it is read as the previous window for one
 //! minute more), so a flood from many addresses leaves nothing behind in Redis.
 //!
+//! One round trip per request would make the check cost more than the cached lookup it guards,
+//! so a replica takes a client's requests from Redis a few at a time when the client is busy (a
+//! *lease*, as quota servers such as Google's Doorman hand out): the script counts the whole
+//! lease at once, and only if it fits, so replicas together still never allow more than the
+//! limit. A client that used up its last lease within a second gets one twice as large, up to
+//! [`MAX_LEASE`] requests and a hundredth of the limit; a quiet client takes one at a time, as
+//! before. A lease unused after a second is dropped: its requests stay counted, so a busy client
+//! may get up to `lease − 1` fewer per replica than the limit, never more.
+//!
 //! While Redis is down each process limits on its own with a `governor` keyed limiter (GCRA:
 //! `limit` requests at once, refilled evenly over a minute): the same limit per client, though per
 //! replica. Never no limit, never "reject everything".
@@ -50,30 +59,39 @@ pub const WINDOW_MS: u64 = 60_000;
 const COUNTER_LIFETIME_MS: u64 = 2 * WINDOW_MS + 1000;
 /// How many local checks pass between two prunings of the local limiter's clients.
 const PRUNE_EVERY: u64 = 1024;
+/// Most requests one lease holds (see the module's documentation).
+pub const MAX_LEASE: u64 = 64;
+/// How long a lease's requests stay usable by this process.
+const LEASE_TTL: Duration = Duration::from_secs(1);
+/// Most clients with a lease in this process (each a few dozen bytes).
+const MAX_LEASED_CLIENTS: u64 = 10_000;
 /// Most clients the local limiter keeps. Past it (after pruning those whose state is as good as
 /// new) it forgets them all: memory stays bounded whatever a flood of addresses does.
 const MAX_LOCAL_CLIENTS: usize = 100_000;
 
 /// `KEYS[1]` this window's counter, `KEYS[2]` the previous window's; `ARGV[1]` the limit,
 /// `ARGV[2]` the window in ms, `ARGV[3]` the ms elapsed in this window, `ARGV[4]` a new counter's
-/// lifetime in ms. Returns `{allowed (1 or 0), current, previous}`, `current` counting this
-/// request when it is allowed. A refused request is not counted, so a client that keeps trying
-/// still gets `limit` requests a minute through.
-const TAKE_A_REQUEST: &str = r#"
+/// lifetime in ms, `ARGV[5]` how many requests the lease wants. Returns `{granted, current,
+/// previous}`: how many it got (as many as fit, up to the number wanted; 0 when none fits), and
+/// the counters, `current` counting them. A refused request is not counted, so a client that
+/// keeps trying still gets `limit` requests a minute through.
+const TAKE_REQUESTS: &str = r#"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
 local limit, window, elapsed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
--- previous * (window - elapsed) / window + current + 1 <= limit, times window: whole numbers.
-if previous * (window - elapsed) + (current + 1) * window > limit * window then
+-- The most n with previous * (window - elapsed) / window + current + n <= limit.
+local room = math.floor((limit * window - previous * (window - elapsed)) / window) - current
+local granted = math.min(tonumber(ARGV[5]), room)
+if granted < 1 then
     return {0, current, previous}
 end
-current = redis.call('INCR', KEYS[1])
-if current == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
-return {1, current, previous}
+current = redis.call('INCRBY', KEYS[1], granted)
+if current == granted then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
+return {granted, current, previous}
 "#;
 
 /// Hashed once: every request sends its SHA1 (`EVALSHA`), the body only after Redis forgot it.
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_A_REQUEST));
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(TAKE_REQUESTS));
 
 /// Who a request counts against: an IPv4 address, or the /64 network of an IPv6 address (one
 /// subscriber is usually handed a whole /64, so a limit per IPv6 address would be no limit).
@@ -133,19 +151,53 @@ pub struct Decision {
 pub struct RequestLimiter {
     redis: SharedRedis,
     limit: NonZeroU32,
+    /// The leases this process holds, by client, each for [`LEASE_TTL`].
+    leases: moka::sync::Cache<ClientKey, Arc<Lease>>,
     local: Arc<LocalLimiter>,
+}
+
+/// Requests of one client taken from Redis and not used yet.
+#[derive(Debug)]
+struct Lease {
+    /// How many it held.
+    size: u64,
+    /// How many are left.
+    left: AtomicU64,
+    /// The decision for the request that took it: the RateLimit fields, as of then.
+    decision: Decision,
+}
+
+impl Lease {
+    /// Takes one request of the lease, and gives its decision, if one is left.
+    fn take(&self) -> Option<Decision> {
+        let before = self
+            .left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                left.checked_sub(1)
+            })
+            .ok()?;
+        Some(Decision {
+            // The requests left in Redis, and those left here.
+            remaining: self.decision.remaining + before - 1,
+            ..self.decision
+        })
+    }
 }
 
 impl RequestLimiter {
     /// A limiter of `per_minute` requests per client; `None` when `per_minute` is 0 (no limit).
     ///
-    /// Panics: `per_minute` above `u32::MAX` (the settings allow at most a million).
+    /// Panics: `per_minute` above `u32::MAX` (the settings allow at most a hundred million).
     pub fn new(redis: SharedRedis, per_minute: u64) -> Option<Self> {
         let per_minute = u32::try_from(per_minute).expect("RATE_LIMIT_PER_MINUTE fits in a u32");
         let limit = NonZeroU32::new(per_minute)?;
         Some(Self {
             redis,
             limit,
+            leases: moka::sync::Cache::builder()
+                .max_capacity(MAX_LEASED_CLIENTS)
+                .time_to_live(LEASE_TTL)
+                .build(),
             local: Arc::new(LocalLimiter::new(limit, MAX_LOCAL_CLIENTS)),
         })
     }
@@ -155,9 +207,18 @@ impl RequestLimiter {
         u64::from(self.limit.get())
     }
 
-    /// Counts one request of `client` and decides it: one `EVALSHA` in Redis, or, when Redis
-    /// fails or is backing off after an outage, the local limiter. Never fails.
+    /// Counts one request of `client` and decides it: from the client's lease in this process,
+    /// else with one `EVALSHA` in Redis (which takes a new lease), or, when Redis fails or is
+    /// backing off after an outage, with the local limiter. Never fails.
     pub async fn check(&self, client: ClientKey) -> Decision {
+        let last_lease = self.leases.get(&client);
+        if let Some(decision) = last_lease.as_ref().and_then(|lease| lease.take()) {
+            return decision;
+        }
+        // Used up within its lifetime: the client is busy, so twice as many this time.
+        let wanted = last_lease
+            .map_or(1, |lease| lease.size * 2)
+            .min(self.max_lease());
         let now = Moment::at(Utc::now().timestamp_millis());
         let [current, previous] = self.counters(client, now);
         let mut invocation = SCRIPT.key(current);
@@ -166,17 +227,41 @@ impl RequestLimiter {
             .arg(self.limit())
             .arg(WINDOW_MS)
             .arg(now.elapsed_ms)
-            .arg(COUNTER_LIFETIME_MS);
-        match self.redis.eval::<(u8, u64, u64)>(&invocation).await {
-            Ok((allowed, current, previous)) => Counts {
-                current,
-                previous,
-                elapsed_ms: now.elapsed_ms,
+            .arg(COUNTER_LIFETIME_MS)
+            .arg(wanted);
+        match self.redis.eval::<(u64, u64, u64)>(&invocation).await {
+            Ok((granted, current, previous)) => {
+                let decision = Counts {
+                    current,
+                    previous,
+                    elapsed_ms: now.elapsed_ms,
+                }
+                .decide(self.limit(), granted > 0);
+                let Some(left) = granted.checked_sub(1) else {
+                    return decision;
+                };
+                // This request is one of them; the others wait here for the next ones. Kept even
+                // when none is left, so the next request finds out whether the client is busy.
+                let lease = Lease {
+                    size: granted,
+                    left: AtomicU64::new(left),
+                    decision,
+                };
+                self.leases.insert(client, Arc::new(lease));
+                Decision {
+                    remaining: decision.remaining + left,
+                    ..decision
+                }
             }
-            .decide(self.limit(), allowed == 1),
             // SharedRedis has logged the failure; this request still gets a decision.
             Err(_) => self.local.check(client),
         }
+    }
+
+    /// The largest lease: [`MAX_LEASE`], and at most a hundredth of the limit, so that leases
+    /// left unused by a few replicas cost a busy client little of its limit.
+    fn max_lease(&self) -> u64 {
+        (self.limit() / 100).clamp(1, MAX_LEASE)
     }
 
     /// The Redis keys of the client's counters: this window's and the previous one's.

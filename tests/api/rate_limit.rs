@@ -142,6 +142,43 @@ async fn replicas_share_one_limit() {
 }
 
 #[tokio::test]
+async fn replicas_that_take_requests_a_few_at_a_time_still_allow_no_more_than_the_limit() {
+    // A limit of 500 lets a busy client's leases grow to 5 requests (a hundredth of it).
+    let replicas = spawn_replicas(3, |settings| settings.rate_limit_per_minute = 500).await;
+    replicas[0]
+        .upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
+        .await;
+
+    let mut allowed: u64 = 0;
+    for i in 0..540 {
+        let response = replicas[i % 3].get(WARSAW).await;
+        if response.status() == 200 {
+            allowed += 1;
+        }
+    }
+
+    // Never more than the limit; fewer only by the requests the leases still hold (4 each).
+    assert!((500 - 3 * 4..=500).contains(&allowed), "{allowed} allowed");
+    let mut redis = replicas[0].redis().await;
+    let pattern = format!("{}:v1:ratelimit:*", replicas[0].settings.redis_key_prefix);
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let counters: Vec<u64> = redis::cmd("MGET")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let counted: u64 = counters.iter().sum();
+    assert!(
+        (allowed..=500).contains(&counted),
+        "{counted} counted in Redis"
+    );
+}
+
+#[tokio::test]
 async fn with_redis_stopped_each_process_still_limits_on_its_own() {
     let port = free_port();
     let mut redis = OwnRedis::start_on(port);
