@@ -184,10 +184,26 @@ impl FromStr for TrustedProxies {
                 entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                    .map(as_ipv4_when_mapped)
                     .map_err(|_| format!("{entry:?} is not a CIDR"))
             })
             .collect::<Result<_, _>>()
             .map(Self)
+    }
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`, as a dual-stack socket shows IPv4
+/// peers) as the IPv4 network it is (`10.0.0.0/8`): peers are looked up by their IPv4 form, so
+/// the mapped form would match none of them.
+fn as_ipv4_when_mapped(network: IpNet) -> IpNet {
+    match network {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96)
+                .map_or(network, IpNet::V4)
+                .trunc(),
+            None => network,
+        },
+        _ => network,
     }
 }
 
@@ -467,6 +483,14 @@ mod tests {
         for address in ["11.0.0.1", "192.0.2.8", "2001:db9::1"] {
             assert!(!trusted.contains(address.parse().unwrap()), "{address}");
         }
+        // An IPv4 proxy written as an IPv4-mapped IPv6 address or network is trusted all the same.
+        let mapped = settings_from(&[("TRUSTED_PROXIES", "::ffff:127.0.0.1,::ffff:10.0.0.0/104")])
+            .unwrap()
+            .trusted_proxies;
+        for address in ["127.0.0.1", "10.9.8.7", "::ffff:10.9.8.7"] {
+            assert!(mapped.contains(address.parse().unwrap()), "{address}");
+        }
+        assert!(!mapped.contains("127.0.0.2".parse().unwrap()));
         assert!(
             settings_from(&[("TRUSTED_PROXIES", "")])
                 .unwrap()
