@@ -45,9 +45,10 @@ const MAX_HOPS: usize = 16;
 /// Longest hop read: `[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255]:65535` is 53 bytes.
 const MAX_HOP_BYTES: usize = 64;
 
-/// Whether a path is never limited: the health probes, and the metrics route.
+/// Whether a path is never limited: the health probes, and the metrics route. Exactly these
+/// paths: a prefix such as `/health/` would also exempt `/health/../api/v1/weather`.
 pub fn is_exempt(path: &str) -> bool {
-    path.starts_with("/health/") || path == "/metrics"
+    matches!(path, "/health/live" | "/health/ready" | "/metrics")
 }
 
 /// The rate limit as the middleware applies it.
@@ -419,6 +420,8 @@ mod tests {
             "/api/v1/openapi.json",
             "/healthz",
             "/health",
+            "/health/",
+            "/health/../api/v1/weather",
             "/metrics/x",
         ] {
             assert!(!is_exempt(path), "{path}");
