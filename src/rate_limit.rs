@@ -29,8 +29,10 @@
 //! lease at once, and only if it fits, so replicas together still never allow more than the
 //! limit. A client that used up its last lease within a second gets one twice as large, up to
 //! [`MAX_LEASE`] requests and a hundredth of the limit; a quiet client takes one at a time, as
-//! before. A lease unused after a second is dropped: its requests stay counted, so a busy client
-//! may get up to `lease − 1` fewer per replica than the limit, never more.
+//! before. A lease is usable for a second; what it did not use goes back to the counter that
+//! counted it with the client's next check (in the same script), so a client that pauses now
+//! and then loses nothing. Until then, it may see up to `lease − 1` fewer per replica, never
+//! more.
 //!
 //! While Redis is down each process limits on its own with a `governor` keyed limiter (GCRA:
 //! `limit` requests at once, refilled evenly over a minute): the same limit per client, though per
@@ -41,7 +43,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use governor::clock::{Clock, DefaultClock};
@@ -61,8 +63,9 @@ const COUNTER_LIFETIME_MS: u64 = 2 * WINDOW_MS + 1000;
 const PRUNE_EVERY: u64 = 1024;
 /// Most requests one lease holds (see the module's documentation).
 pub const MAX_LEASE: u64 = 64;
-/// How long a lease's requests stay usable by this process.
-const LEASE_TTL: Duration = Duration::from_secs(1);
+/// How long a lease's requests stay usable by this process. It is remembered for as long as
+/// its counter lives, so that what it did not use can be given back.
+const LEASE_LIFETIME: Duration = Duration::from_secs(1);
 /// Most clients with a lease in this process (each a few dozen bytes).
 const MAX_LEASED_CLIENTS: u64 = 10_000;
 /// Most clients the local limiter keeps. Past it (after pruning those whose state is as good as
@@ -71,13 +74,20 @@ const MAX_LOCAL_CLIENTS: usize = 100_000;
 
 /// `KEYS[1]` this window's counter, `KEYS[2]` the previous window's; `ARGV[1]` the limit,
 /// `ARGV[2]` the window in ms, `ARGV[3]` the ms elapsed in this window, `ARGV[4]` a new counter's
-/// lifetime in ms, `ARGV[5]` how many requests the lease wants. Returns `{granted, current,
-/// previous}`: how many it got (as many as fit, up to the number wanted; 0 when none fits), and
-/// the counters, `current` counting them. A refused request is not counted, so a client that
-/// keeps trying still gets `limit` requests a minute through.
+/// lifetime in ms, `ARGV[5]` how many requests the lease wants, `ARGV[6]` and `ARGV[7]` how many
+/// requests an earlier lease counted in this window and in the previous one and did not use
+/// (given back first). Returns `{granted, current, previous}`: how many it got (as many as fit,
+/// up to the number wanted; 0 when none fits), and the counters, `current` counting them. A
+/// refused request is not counted, so a client that keeps trying still gets `limit` requests a
+/// minute through.
 const TAKE_REQUESTS: &str = r#"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- Never below zero, nor onto a counter that is gone (DECRBY would make one without expiry).
+local back = math.min(tonumber(ARGV[6]), current)
+if back > 0 then current = redis.call('DECRBY', KEYS[1], back) end
+back = math.min(tonumber(ARGV[7]), previous)
+if back > 0 then previous = redis.call('DECRBY', KEYS[2], back) end
 local limit, window, elapsed = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 -- The most n with previous * (window - elapsed) / window + current + n <= limit.
 local room = math.floor((limit * window - previous * (window - elapsed)) / window) - current
@@ -151,7 +161,8 @@ pub struct Decision {
 pub struct RequestLimiter {
     redis: SharedRedis,
     limit: NonZeroU32,
-    /// The leases this process holds, by client, each for [`LEASE_TTL`].
+    /// The leases this process holds, by client: usable for [`LEASE_LIFETIME`], kept as long as
+    /// their counters.
     leases: moka::sync::Cache<ClientKey, Arc<Lease>>,
     local: Arc<LocalLimiter>,
 }
@@ -165,11 +176,22 @@ struct Lease {
     left: AtomicU64,
     /// The decision for the request that took it: the RateLimit fields, as of then.
     decision: Decision,
+    /// The window whose counter counted it.
+    window: i64,
+    taken: Instant,
 }
 
 impl Lease {
-    /// Takes one request of the lease, and gives its decision, if one is left.
+    fn is_usable(&self) -> bool {
+        self.taken.elapsed() < LEASE_LIFETIME
+    }
+
+    /// Takes one request of the lease, and gives its decision, if one is left and the lease is
+    /// still usable.
     fn take(&self) -> Option<Decision> {
+        if !self.is_usable() {
+            return None;
+        }
         let before = self
             .left
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
@@ -196,7 +218,7 @@ impl RequestLimiter {
             limit,
             leases: moka::sync::Cache::builder()
                 .max_capacity(MAX_LEASED_CLIENTS)
-                .time_to_live(LEASE_TTL)
+                .time_to_live(Duration::from_millis(COUNTER_LIFETIME_MS))
                 .build(),
             local: Arc::new(LocalLimiter::new(limit, MAX_LOCAL_CLIENTS)),
         })
@@ -215,11 +237,21 @@ impl RequestLimiter {
         if let Some(decision) = last_lease.as_ref().and_then(|lease| lease.take()) {
             return decision;
         }
-        // Used up within its lifetime: the client is busy, so twice as many this time.
-        let wanted = last_lease
-            .map_or(1, |lease| lease.size * 2)
-            .min(self.max_lease());
         let now = Moment::at(Utc::now().timestamp_millis());
+        let (mut wanted, mut back_now, mut back_before) = (1, 0, 0);
+        if let Some(lease) = &last_lease {
+            // Taken by this caller alone, so that two callers never give them back twice.
+            let unused = lease.left.swap(0, Ordering::Relaxed);
+            if lease.window == now.window {
+                back_now = unused;
+            } else if lease.window == now.window - 1 {
+                back_before = unused;
+            }
+            // Used up within its lifetime: the client is busy, so twice as many this time.
+            if unused == 0 && lease.is_usable() {
+                wanted = (lease.size * 2).min(self.max_lease());
+            }
+        }
         let [current, previous] = self.counters(client, now);
         let mut invocation = SCRIPT.key(current);
         invocation
@@ -228,7 +260,9 @@ impl RequestLimiter {
             .arg(WINDOW_MS)
             .arg(now.elapsed_ms)
             .arg(COUNTER_LIFETIME_MS)
-            .arg(wanted);
+            .arg(wanted)
+            .arg(back_now)
+            .arg(back_before);
         match self.redis.eval::<(u64, u64, u64)>(&invocation).await {
             Ok((granted, current, previous)) => {
                 let decision = Counts {
@@ -246,6 +280,8 @@ impl RequestLimiter {
                     size: granted,
                     left: AtomicU64::new(left),
                     decision,
+                    window: now.window,
+                    taken: Instant::now(),
                 };
                 self.leases.insert(client, Arc::new(lease));
                 Decision {
@@ -258,8 +294,8 @@ impl RequestLimiter {
         }
     }
 
-    /// The largest lease: [`MAX_LEASE`], and at most a hundredth of the limit, so that leases
-    /// left unused by a few replicas cost a busy client little of its limit.
+    /// The largest lease: [`MAX_LEASE`], and at most a hundredth of the limit, so that what
+    /// leases hold for a while costs a busy client little of its limit.
     fn max_lease(&self) -> u64 {
         (self.limit() / 100).clamp(1, MAX_LEASE)
     }

@@ -159,8 +159,46 @@ async fn replicas_that_take_requests_a_few_at_a_time_still_allow_no_more_than_th
 
     // Never more than the limit; fewer only by the requests the leases still hold (4 each).
     assert!((500 - 3 * 4..=500).contains(&allowed), "{allowed} allowed");
-    let mut redis = replicas[0].redis().await;
-    let pattern = format!("{}:v1:ratelimit:*", replicas[0].settings.redis_key_prefix);
+    let counted = counted_in_redis(&replicas[0]).await;
+    assert!(
+        (allowed..=500).contains(&counted),
+        "{counted} counted in Redis"
+    );
+}
+
+#[tokio::test]
+async fn requests_a_lease_did_not_use_are_given_back_at_the_next_request() {
+    // Leases of up to 5: a burst of 9 takes 1 + 2 + 4, then 5, and uses 2 of those 5.
+    let app = spawn_app_with(|settings| settings.rate_limit_per_minute = 500).await;
+    app.upstream_serves_city("warsaw,pl", "current/warsaw_pl_heavy_rain.json")
+        .await;
+    for _ in 0..9 {
+        assert_eq!(app.get(WARSAW).await.status(), 200);
+    }
+    assert_eq!(counted_in_redis(&app).await, 12, "3 taken, not used yet");
+
+    // A pause longer than a lease lives, then one request: the 3 go back, 1 is counted.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let response = app.get(WARSAW).await;
+
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        counted_in_redis(&app).await,
+        10,
+        "every request, and only those"
+    );
+    // Within a minute's window or across two: the RateLimit field counts the same 10.
+    assert!(
+        service_limit(&response).0 >= 490,
+        "{}",
+        header(&response, "ratelimit")
+    );
+}
+
+/// What Redis counts for the client 127.0.0.1, over its windows.
+async fn counted_in_redis(app: &TestApp) -> u64 {
+    let mut redis = app.redis().await;
+    let pattern = format!("{}:v1:ratelimit:*", app.settings.redis_key_prefix);
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(&pattern)
         .query_async(&mut redis)
@@ -171,11 +209,7 @@ async fn replicas_that_take_requests_a_few_at_a_time_still_allow_no_more_than_th
         .query_async(&mut redis)
         .await
         .unwrap();
-    let counted: u64 = counters.iter().sum();
-    assert!(
-        (allowed..=500).contains(&counted),
-        "{counted} counted in Redis"
-    );
+    counters.iter().sum()
 }
 
 #[tokio::test]
