@@ -374,6 +374,14 @@ impl Settings {
                 self.openweather_base_url
             )));
         }
+        // Parsed here too (without resolving `mongodb+srv://`), so that a malformed URI names its
+        // variable rather than failing later as "could not connect". The value is not repeated: it
+        // may hold a password.
+        if mongodb::options::ConnectionString::parse(&self.mongodb_uri).is_err() {
+            return Err(ConfigError(
+                "MONGODB_URI is not a MongoDB connection string (mongodb://[user:password@]host[:port][/?options], or mongodb+srv://…)".into(),
+            ));
+        }
         if !self.redis_url.expose().starts_with("redis://")
             && !self.redis_url.expose().starts_with("rediss://")
         {
@@ -451,6 +459,8 @@ mod tests {
             ("OPENWEATHER_TIMEOUT_MS", "18446744073709551615"),
             ("REQUEST_TIMEOUT_SECONDS", "86401"),
             ("HOST", "localhost"),
+            ("MONGODB_URI", "localhost:27017"),
+            ("MONGODB_URI", "mongodb://user:pass@"),
             ("MONGODB_DATABASE", ""),
             ("MONGODB_DATABASE", "a/b"),
             ("REDIS_KEY_PREFIX", ""),
@@ -463,6 +473,7 @@ mod tests {
                 err.to_string().contains(variable),
                 "{variable}={value:?}: {err}"
             );
+            assert!(!err.to_string().contains("pass@"), "no password in {err}");
         }
     }
 
