@@ -237,6 +237,14 @@ impl RequestLimiter {
         if let Some(decision) = last_lease.as_ref().and_then(|lease| lease.take()) {
             return decision;
         }
+        // On the heap: the script call's future is large, and inline every request answered
+        // from a lease would carry, and copy, it.
+        Box::pin(self.check_in_redis(client, last_lease)).await
+    }
+
+    /// Takes a new lease for `client` in Redis, giving back what `last_lease` did not use; the
+    /// local limiter when Redis fails.
+    async fn check_in_redis(&self, client: ClientKey, last_lease: Option<Arc<Lease>>) -> Decision {
         let now = Moment::at(Utc::now().timestamp_millis());
         let (mut wanted, mut back_now, mut back_before) = (1, 0, 0);
         if let Some(lease) = &last_lease {
