@@ -50,6 +50,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter};
+use moka::ops::compute::Op;
 use redis::Script;
 
 use crate::shared_redis::SharedRedis;
@@ -282,18 +283,30 @@ impl RequestLimiter {
                 let Some(left) = granted.checked_sub(1) else {
                     return decision;
                 };
-                // This request is one of them; the others wait here for the next ones. Kept even
-                // when none is left, so the next request finds out whether the client is busy.
-                let lease = Lease {
-                    size: granted,
-                    left: AtomicU64::new(left),
-                    decision,
-                    window: now.window,
-                    taken: Instant::now(),
-                };
-                self.leases.insert(client, Arc::new(lease));
+                // This request is one of them; the others wait here for the next ones. The new
+                // lease takes the place of the one there and over what it still holds (if
+                // counted in the same window): a busy client's requests that found its lease used
+                // up at the same moment each took one, and each must add to the others', not
+                // replace them (what a lost lease holds is counted, and never given back). moka
+                // runs these one at a time per client. Kept even when none is left, so the next
+                // request finds out whether the client is busy.
+                let mut held = left;
+                self.leases.entry(client).and_compute_with(|there| {
+                    if let Some(there) = there.map(|entry| entry.into_value())
+                        && there.window == now.window
+                    {
+                        held += there.left.swap(0, Ordering::Relaxed);
+                    }
+                    Op::Put(Arc::new(Lease {
+                        size: granted,
+                        left: AtomicU64::new(held),
+                        decision,
+                        window: now.window,
+                        taken: Instant::now(),
+                    }))
+                });
                 Decision {
-                    remaining: decision.remaining + left,
+                    remaining: decision.remaining + held,
                     ..decision
                 }
             }
