@@ -31,8 +31,13 @@
 //! [`MAX_LEASE`] requests and a hundredth of the limit; a quiet client takes one at a time, as
 //! before. A lease is usable for a second; what it did not use goes back to the counter that
 //! counted it with the client's next check (in the same script), so a client that pauses now
-//! and then loses nothing. Until then, it may see up to `lease − 1` fewer per replica, never
-//! more.
+//! and then loses nothing. Until then a replica holds what it took: up to `lease − 1`, and
+//! for a client with many requests in flight when its lease runs out (each takes a lease, and
+//! the new lease holds them all) up to a lease per request in flight, so that client may be
+//! refused by other replicas a little early; never allowed more. When a Redis call fails,
+//! every lease is dropped, since a Redis that comes back restarted has counters that never
+//! counted them. A counter reset that no call saw fail (a `FLUSHDB`, an eviction) is the one
+//! case where a give-back lowers what others counted, by at most what the lease held.
 //!
 //! While Redis is down each process limits on its own with a `governor` keyed limiter (GCRA:
 //! `limit` requests at once, refilled evenly over a minute): the same limit per client, though per
@@ -310,8 +315,13 @@ impl RequestLimiter {
                     ..decision
                 }
             }
-            // SharedRedis has logged the failure; this request still gets a decision.
-            Err(_) => self.local.check(client),
+            // SharedRedis has logged the failure; this request still gets a decision. Every
+            // lease goes: a Redis that failed may come back empty (restarted), and giving back
+            // what a lease held to a counter made since would take away other requests' count.
+            Err(_) => {
+                self.leases.invalidate_all();
+                self.local.check(client)
+            }
         }
     }
 
