@@ -170,6 +170,12 @@ impl TrustedProxies {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+
+    /// Whether a network of the list is a whole address family (`0.0.0.0/0`, `::/0`): then
+    /// every peer is a trusted proxy, and any client can say whose limit it uses.
+    pub fn trusts_everyone(&self) -> bool {
+        self.0.iter().any(|network| network.prefix_len() == 0)
+    }
 }
 
 impl FromStr for TrustedProxies {
@@ -502,6 +508,11 @@ mod tests {
             assert!(mapped.contains(address.parse().unwrap()), "{address}");
         }
         assert!(!mapped.contains("127.0.0.2".parse().unwrap()));
+        assert!(!trusted.trusts_everyone() && !mapped.trusts_everyone());
+        for everyone in ["0.0.0.0/0", "10.0.0.0/8,::/0"] {
+            let list: TrustedProxies = everyone.parse().unwrap();
+            assert!(list.trusts_everyone(), "{everyone}");
+        }
         assert!(
             settings_from(&[("TRUSTED_PROXIES", "")])
                 .unwrap()

@@ -83,6 +83,11 @@ impl Application {
             settings.openweather_api_key.clone(),
             settings.openweather_timeout(),
         )?;
+        if settings.trusted_proxies.trusts_everyone() {
+            tracing::warn!(
+                "TRUSTED_PROXIES trusts every address: any client can choose whose rate limit it uses"
+            );
+        }
         if settings.openweather_api_key.is_none() {
             tracing::warn!("OPENWEATHER_API_KEY is not set: weather calls will answer 503");
         }
