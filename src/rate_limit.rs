@@ -28,7 +28,7 @@
 //! *lease*, as quota servers such as Google's Doorman hand out): the script counts the whole
 //! lease at once, and only if it fits, so replicas together still never allow more than the
 //! limit. A client that used up its last lease within a second gets one twice as large, up to
-//! [`MAX_LEASE`] requests and a hundredth of the limit; a quiet client takes one at a time, as
+//! `MAX_LEASE` requests and a hundredth of the limit; a quiet client takes one at a time, as
 //! before. A lease is usable for a second; what it did not use goes back to the counter that
 //! counted it with the client's next check (in the same script), so a client that pauses now
 //! and then loses nothing. Until then a replica holds what it took: up to `lease − 1`, and
@@ -68,7 +68,7 @@ const COUNTER_LIFETIME_MS: u64 = 2 * WINDOW_MS + 1000;
 /// How many local checks pass between two prunings of the local limiter's clients.
 const PRUNE_EVERY: u64 = 1024;
 /// Most requests one lease holds (see the module's documentation).
-pub const MAX_LEASE: u64 = 64;
+const MAX_LEASE: u64 = 64;
 /// How long a lease's requests stay usable by this process. It is remembered for as long as
 /// its counter lives, so that what it did not use can be given back.
 const LEASE_LIFETIME: Duration = Duration::from_secs(1);
@@ -325,7 +325,7 @@ impl RequestLimiter {
         }
     }
 
-    /// The largest lease: [`MAX_LEASE`], and at most a hundredth of the limit, so that what
+    /// The largest lease: `MAX_LEASE`, and at most a hundredth of the limit, so that what
     /// leases hold for a while costs a busy client little of its limit.
     fn max_lease(&self) -> u64 {
         (self.limit() / 100).clamp(1, MAX_LEASE)

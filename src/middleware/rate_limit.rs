@@ -119,8 +119,8 @@ pub async fn limit<B: MessageBody>(
 /// because each proxy appends what it saw: whatever the client wrote itself stands to the left
 /// of the first untrusted hop and is never read. An entry that is not an address (garbage,
 /// `unknown`, an obfuscated `_name`) ends the walk, and the last hop read, the one that handed it
-/// over, is the client; so is the last of [`MAX_HOPS`] trusted hops. The work is bounded: at most
-/// `MAX_HOPS` entries of at most [`MAX_HOP_BYTES`] each are parsed, nothing is allocated.
+/// over, is the client; so is the last of `MAX_HOPS` trusted hops. The work is bounded: at most
+/// `MAX_HOPS` entries of at most `MAX_HOP_BYTES` each are parsed, nothing is allocated.
 ///
 /// The result is canonical: an IPv4-mapped IPv6 address comes back as its IPv4 address.
 pub fn forwarded_client(peer: IpAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> IpAddr {

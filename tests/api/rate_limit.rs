@@ -82,16 +82,11 @@ async fn over_the_limit_a_client_gets_429_with_retry_after_and_the_ratelimit_fie
     );
 
     // Redis holds one counter for the client, gone two minutes after its first request.
-    let mut redis = app.redis().await;
-    let pattern = format!("{}:v1:ratelimit:*", app.settings.redis_key_prefix);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let keys = rate_limit_counters(&app, "*").await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     let prefix = format!("{}:v1:ratelimit:127.0.0.1:", app.settings.redis_key_prefix);
     assert!(keys[0].starts_with(&prefix), "{}", keys[0]);
+    let mut redis = app.redis().await;
     let ttl_ms: i64 = redis::cmd("PTTL")
         .arg(&keys[0])
         .query_async(&mut redis)
@@ -226,21 +221,25 @@ async fn a_burst_of_concurrent_requests_loses_none_of_the_leased_requests() {
     }
 }
 
+/// The Redis keys of the rate-limit counters of `client` (`*`: of every client), one per window.
+async fn rate_limit_counters(app: &TestApp, client: &str) -> Vec<String> {
+    let pattern = format!("{}:v1:ratelimit:{client}:*", app.settings.redis_key_prefix);
+    redis::cmd("KEYS")
+        .arg(&pattern)
+        .query_async(&mut app.redis().await)
+        .await
+        .unwrap()
+}
+
 /// What Redis counts for the client 127.0.0.1, over its windows.
 async fn counted_in_redis(app: &TestApp) -> u64 {
-    let mut redis = app.redis().await;
-    let pattern = format!("{}:v1:ratelimit:*", app.settings.redis_key_prefix);
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(&pattern)
-        .query_async(&mut redis)
-        .await
-        .unwrap();
+    let keys = rate_limit_counters(app, "127.0.0.1").await;
     if keys.is_empty() {
         return 0;
     }
     let counters: Vec<u64> = redis::cmd("MGET")
         .arg(&keys)
-        .query_async(&mut redis)
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
     counters.iter().sum()
